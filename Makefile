@@ -5,7 +5,7 @@ DATA ?= $(KDDCUP24_DATA)
 TRACK ?= 5
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install run test export clean-nbs
+.PHONY: install run test export docs
 install: $(VENV)/.installed
 
 $(VENV)/.installed: setup.py settings.ini
@@ -29,3 +29,7 @@ test: install
 
 export:
 	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean
+
+# The documentation site: Quarto where installed, else an HTML preview (both in _docs/).
+docs: install
+	$(VENV)/bin/kddcup24 docs --out _docs
