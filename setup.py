@@ -13,10 +13,10 @@ def reqs(key):
 licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
 statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable", "6 - Mature", "7 - Inactive"]
 lic = licenses[cfg["license"]]
-extras = {k: reqs(f"{k}_requirements") for k in ("train", "quant", "autoawq", "vllm", "docs", "dev")}
-# `cpu`: everything the CPU pipeline runs with (training and docs, no GPU-only engines)
-extras["cpu"] = extras["train"] + extras["docs"]
-extras["all"] = extras["cpu"] + extras["quant"] + extras["dev"]
+extras = {k: reqs(f"{k}_requirements") for k in ("train", "merge", "quant", "autoawq", "vllm", "docs", "dev")}
+# `cpu`: everything the CPU pipeline runs with (training, merging, llm-compressor AWQ, docs; vLLM lives in its own venv)
+extras["cpu"] = extras["train"] + extras["merge"] + extras["quant"] + extras["docs"]
+extras["all"] = extras["cpu"] + extras["dev"]
 
 setuptools.setup(
     name=cfg["lib_name"],

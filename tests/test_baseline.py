@@ -7,7 +7,7 @@ def test_vanilla_baseline(tmp_path):
     dev = shared("data")/"shopbench"/"development.json"
     kd = str(Path(sys.executable).parent/"kddcup24")
     pred = tmp_path/"pred.jsonl"
-    r = subprocess.run([kd, "predict", "--model", "smollm2-135m", "--data", str(dev), "--out", str(pred), "--batch-size", "16"], capture_output=True, text=True)
+    r = subprocess.run([kd, "predict", "--model", "smollm2-135m", "--data", str(dev), "--out", str(pred), "--batch-size", "16", "--recipe", "vanilla"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     recs = [json.loads(l) for l in pred.read_text().splitlines()]
     assert len(recs) == 96 and all(isinstance(x["response"], str) for x in recs)

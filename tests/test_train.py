@@ -1,0 +1,67 @@
+"Acceptance checks of the training stage (kddcup24.train): kill + resume, launch configs, GPU recipes. Tiny model only."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+from conftest import ROOT, shared
+
+def _env(tmp_path):
+    return {**os.environ, "OMP_NUM_THREADS": "1", "KDDCUP24_DATA": str(shared("data")), "KDDCUP24_RUNS": str(tmp_path/"runs")}
+
+def _train(tiny, run_dir, mix, *extra, steps=24):
+    return [sys.executable, "-m", "kddcup24.train", "--track", "5", "--no-eval", "--steps", str(steps), "--run-dir", str(run_dir),
+            "--mixture", str(mix), "--set", f"model.base={tiny}", "--set", "train.max_length=2048", "--set", "train.batch_size=2",
+            "--set", "train.max_minutes=0", "--set", "train.padding_free=false",
+            "--set", "train.save_steps=4", "--set", "lora.r=4", *extra]
+
+def _lora(folder):
+    from safetensors.torch import load_file
+    return load_file(str(Path(folder)/"adapter_model.safetensors"))
+
+def test_kill_and_resume(tmp_path):
+    "SIGKILL during training, rerun with --resume: it continues from the last checkpoint and ends with the uninterrupted run's adapter."
+    from kddcup24.models import tiny_qwen2
+    from kddcup24.train import ec_guide_mixture
+    tiny, env = tiny_qwen2(tmp_path/"tiny"), _env(tmp_path)
+    mix = ec_guide_mixture(tmp_path/"mix", 120, 8, data=shared("data"))
+    ref, run = tmp_path/"ref", tmp_path/"run"
+    subprocess.run(_train(tiny, ref, mix), env=env, cwd=ROOT, check=True, capture_output=True)
+    p = subprocess.Popen(_train(tiny, run, mix), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while not list((run/"checkpoints").glob("checkpoint-8")) and time.time() - t0 < 120 and p.poll() is None: time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert not (run/"sft").exists(), "the run finished before it could be killed"
+    from kddcup24.train import last_checkpoint
+    last = last_checkpoint(run/"checkpoints")  # the newest complete one (checkpoint-8 may be half-written)
+    assert last is not None and int(last.name.split("-")[1]) >= 4, last
+    r = subprocess.run(_train(tiny, run, mix, "--resume"), env=env, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = next(l for l in r.stderr.splitlines() if l.startswith("resuming from"))
+    assert line == f"resuming from {last}", line
+    info = json.loads((run/"run.json").read_text())
+    assert (info["start_step"], info["steps"]) == (int(last.name.split("-")[1]), 24), info
+    a, b = _lora(ref/"sft"), _lora(run/"sft")
+    assert a.keys() == b.keys() and a
+    import torch
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert (run/"loss.png").exists() and json.loads((run/"metrics.json").read_text())["model_dirs"]["sft"] == str(run/"sft")
+
+def test_launch_configs_parse():
+    "The shipped accelerate configs parse with accelerate's own loader; the launch command is one accelerate accepts."
+    from accelerate.commands.launch import launch_command_parser
+    from kddcup24.train import LAUNCH_CONFIGS, accelerate_config, launch_command
+    for name in LAUNCH_CONFIGS:
+        accelerate_config(name)
+        cmd = launch_command(5, name, 8)
+        ns = launch_command_parser().parse_args(cmd[2:])
+        assert ns.config_file.endswith(LAUNCH_CONFIGS[name]) and ns.num_processes == 8 and ns.module
+        assert ns.training_script_args == ["--track", "5", "--recipe", "track5-gpu"]
+
+def test_gpu_recipes_validate():
+    "The paper's 72B QLoRA recipe and the single-GPU 7B variant load, validate and build PEFT/TRL configs without a GPU."
+    from kddcup24.core import load_recipe
+    from kddcup24.train import peft_config, sft_config
+    for name in ("track5-gpu", "track5-gpu-7b"):
+        r = load_recipe(name)
+        assert (r.lora.r, r.lora.alpha, r.train.lr, r.lora.load_in_4bit) == (64, 32, 2e-4, True)
+        c = peft_config(r); assert (c.r, c.lora_alpha) == (64, 32)
+        s = sft_config(r, "/tmp/unused"); assert s.gradient_checkpointing and s.learning_rate == 2e-4
