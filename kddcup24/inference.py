@@ -13,9 +13,9 @@ from .prompts import chat_messages
 __all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'SHRINKABLE', 'T4X4_72B_AWQ',
            'numbered_items', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state',
            'list_text_budget', 'mc_options', 'make_policy', 'constrain', 'finish', 'policy_processor', 'chat_prompt',
-           'content_free_bias', 'TimeGuard', 'token_batches', 'Engine', 'predict_records', 'ShopBenchModel', 'plan',
-           'vllm_sampling', 'predict_records_vllm', 'vllm_llm', 'run_engine', 'bench', 'format_bench', 'cmd_bench',
-           'add_cli']
+           'content_free_bias', 'TimeGuard', 'common_prefix', 'token_batches', 'Engine', 'predict_records',
+           'ShopBenchModel', 'plan', 'vllm_sampling', 'predict_records_vllm', 'vllm_llm', 'run_engine', 'bench',
+           'format_bench', 'cmd_bench', 'add_cli']
 
 # %% ../nbs/07_inference.ipynb #094dda56
 _NUMBERED = re.compile(r"^\s*(\d{1,2})\s*[.)]", re.M)
@@ -252,6 +252,16 @@ class TimeGuard:
         if flex <= 0 or fixed + flex <= left: return 1.0
         return max(0.0, (left - fixed) / flex)
 
+# %% ../nbs/07_inference.ipynb #ca2aee1a
+def common_prefix(ids:list[list[int]], # token ids of a batch's prompts
+                 ) -> int:
+    "Length of the longest shared token prefix, leaving every row at least one token of its own."
+    if not ids: return 0
+    n, first = min(len(x) for x in ids) - 1, ids[0]
+    p = 0
+    while p < n and all(x[p] == first[p] for x in ids): p += 1
+    return p
+
 # %% ../nbs/07_inference.ipynb #06346cb3
 def token_batches(idx:list[int], # question indices, sorted by prompt length
                   lens:list[int], # prompt length in tokens of every question
@@ -267,7 +277,7 @@ def token_batches(idx:list[int], # question indices, sorted by prompt length
         cur.append(i)
     return out + [cur] if cur else out
 
-# %% ../nbs/07_inference.ipynb #da54f709
+# %% ../nbs/07_inference.ipynb #c1fe3242
 class Engine:
     "The transformers backend: route, batch by type and length, decode each question under its policy."
     def __init__(self, model, tok, # a causal LM and its tokenizer (left padding)
@@ -289,14 +299,27 @@ class Engine:
         if not self.cfg.constrained: return [Policy(t, self.cfg.max_new_tokens[t]) for t in types]
         return [make_policy(q, t, self.tok, self.cfg.max_new_tokens, self.mc_bias, self.ner_boost) for q, t in zip(questions, types)]
 
-    def _batch(self, prompts, pols, max_new):
-        "Greedy decoding of one batch under its policies; `(text, hit_budget)` per row."
+    def _prefix_cache(self, prefix:list[int], n:int):
+        "The KV cache of a shared prompt prefix, computed once and repeated for `n` rows."
         import torch
-        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        L = enc["input_ids"].shape[1]
+        from transformers import DynamicCache
+        cache = DynamicCache(config=self.model.config)
+        with torch.inference_mode(): self.model(input_ids=torch.tensor([prefix], device=self.model.device), past_key_values=cache, use_cache=True)
+        cache.batch_repeat_interleave(n)
+        return cache
+
+    def _batch(self, ids, pols, max_new):
+        "Greedy decoding of one batch (token ids) under its policies; `(text, hit_budget)` per row."
+        import torch
+        P = common_prefix(ids) if self.cfg.prefix_cache and len(ids) > 1 else 0
+        L, pad = max(len(x) for x in ids), self.tok.pad_token_id
+        # the shared prefix, then left padding of the rest: with the prefix cached, only the rest is prefilled
+        inp = torch.tensor([x[:P] + [pad] * (L - len(x)) + x[P:] for x in ids], device=self.model.device)
+        mask = torch.tensor([[1] * P + [0] * (L - len(x)) + [1] * (len(x) - P) for x in ids], device=self.model.device)
+        kw = {"past_key_values": self._prefix_cache(ids[0][:P], len(ids))} if P else {}
         with torch.inference_mode():
-            out = self.model.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=self.tok.pad_token_id,
-                                      eos_token_id=self.tok.eos_token_id, logits_processor=[policy_processor(pols, self.vocab, L)])
+            out = self.model.generate(input_ids=inp, attention_mask=mask, max_new_tokens=max_new, do_sample=False, pad_token_id=pad,
+                                      eos_token_id=self.tok.eos_token_id, logits_processor=[policy_processor(pols, self.vocab, L)], **kw)
         res = []
         for g in out[:, L:].tolist():
             res.append((self.tok.decode(g, skip_special_tokens=True), not self.vocab.done.intersection(g) and len(g) >= max_new))
@@ -312,18 +335,19 @@ class Engine:
         types = types or [route(q, m) for q, m in zip(questions, is_mc)]
         pols = self.policies(questions, types)
         prompts = [chat_prompt(self.tok, q, t) for q, t in zip(questions, types)]
-        lens = [len(self.tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-        batches = []
+        ids = [self.tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        lens, batches = [len(x) for x in ids], []
         for t in TASK_TYPES:  # short answers first, so the guard has measurements before the long ones
             idx = sorted((i for i in range(len(questions)) if types[i] == t), key=lambda i: lens[i])
-            batches += [(t, b) for b in token_batches(idx, lens, self.cfg.batch_size, self.cfg.max_batch_tokens)]
+            cap = self.cfg.max_batch_tokens_by_type.get(t, self.cfg.max_batch_tokens)
+            batches += [(t, b) for b in token_batches(idx, lens, self.cfg.batch_size, cap)]
         guard, out = TimeGuard(time_limit), [None] * len(questions)
         for j, (t, idx) in enumerate(batches):
             budget = max(pols[i].max_new_tokens for i in idx)
             f = guard.factor([(tt, len(ii), max(pols[i].max_new_tokens for i in ii)) for tt, ii in batches[j:]])
             if t in SHRINKABLE and f < 1: budget = max(1, int(budget * f))
             t0 = time.perf_counter()
-            res = self._batch([prompts[i] for i in idx], [pols[i] for i in idx], budget)
+            res = self._batch([ids[i] for i in idx], [pols[i] for i in idx], budget)
             dt = time.perf_counter() - t0
             guard.record(len(idx), budget, dt); self.budgets.append((t, budget))
             n, s = self.timings.get(t, (0, 0.0)); self.timings[t] = (n + len(idx), s + dt)

