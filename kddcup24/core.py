@@ -92,7 +92,7 @@ def get_track(track:int|str, # an id (1-5, also as text) or a data key
         if t.key == track: return t
     raise KeyError(f"Unknown track {track!r}: use 1-5 or one of {[t.key for t in TRACKS.values() if t.key]}")
 
-# %% ../nbs/00_core.ipynb #cadf3891
+# %% ../nbs/00_core.ipynb #1b057222
 @dataclass
 class ModelConfig:
     "Which model to start from and how to load it."
@@ -177,6 +177,7 @@ class QuantConfig:
     zero_point: bool = True
     ignore: list[str] = field(default_factory=lambda: ["lm_head"])
     calibration_samples: int = 64
+    max_seq_length: int = 512            # calibration texts are cut to this many tokens
 
 @dataclass
 class Recipe:

@@ -11,7 +11,7 @@ from .train import peak_rss_gib
 
 # %% auto #0
 __all__ = ['average_adapters', 'save_model_dir', 'merge_adapters', 'wise_ft', 'interpolate', 'overall', 'choose_alpha',
-           'sweep_alpha', 'plot_sweep', 'eval_sets', 'adapter_checkpoints', 'run_ensemble', 'add_cli']
+           'sweep_alpha', 'plot_sweep', 'eval_sets', 'same_weights', 'adapter_checkpoints', 'run_ensemble', 'add_cli']
 
 # %% ../nbs/05_ensemble.ipynb #8dfc675f
 def average_adapters(model, # the base model (a transformers `PreTrainedModel`)
@@ -139,7 +139,7 @@ def plot_sweep(rows:list[dict], # `sweep_alpha` rows
         import io; buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=120); atomic_write(path, buf.getvalue())
     return fig
 
-# %% ../nbs/05_ensemble.ipynb #d22cf47c
+# %% ../nbs/05_ensemble.ipynb #27176d5a
 def eval_sets(track:int, # track id 1-5
               data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
               limit:int=0, # keep only the first N records of each set (smoke runs)
@@ -151,6 +151,14 @@ def eval_sets(track:int, # track id 1-5
     mix = runs_dir(track)/"data"
     if (mix/"card.json").exists(): sets["valid"] = mixture_for_track(load_mixture(mix)[1], track)
     return {k: v[:limit] if limit else v for k, v in sets.items()}
+
+def same_weights(a:str|Path, b:str|Path) -> bool:
+    "Whether two adapter folders hold byte-identical `adapter_model.safetensors`."
+    import hashlib
+    fs = [Path(x)/"adapter_model.safetensors" for x in (a, b)]
+    if not all(f.exists() for f in fs): return False
+    h = [hashlib.sha256(f.read_bytes()).hexdigest() for f in fs]
+    return h[0] == h[1]
 
 def adapter_checkpoints(folder:str|Path) -> list[Path]:
     "The adapter checkpoints (`checkpoint-<step>`) in a training folder, by step."
@@ -166,23 +174,32 @@ def run_ensemble(track:int, # track id 1-5
                 ) -> dict:
     "Ensemble, sweep and choose a, save the merged model, record stages `ensemble` and `wise_ft`."
     from kddcup24.core import load_recipe, runs_dir
-    from kddcup24.train import update_metrics
+    from kddcup24.train import update_metrics, read_metrics
     from kddcup24.inference import predict_records
     rc = load_recipe(recipe or f"track{track}")
     rd = runs_dir(track); rd.mkdir(parents=True, exist_ok=True)
     ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype)
     sets = eval_sets(track, data_dir, limit)
-    grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]
-    rows = sweep_alpha(rc.model.base, ft, sorted(set(grid) | {1.0}), sets, lambda m, t, r: predict_records(r, m, t, rc))
     pick = "valid" if "valid" in sets else "dev"
+    grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]
+    pred = lambda m, t, r: predict_records(r, m, t, rc)
+    # a is chosen on `pick` alone; dev is answered only at the chosen a and at 1 (the ensemble), which keeps the
+    # stage within minutes on 2 CPU cores; a = 0 is the base model, already scored by the zero-shot stage
+    rows = sweep_alpha(rc.model.base, ft, sorted(set(grid) | {1.0}), {pick: sets[pick]}, pred)
     a = choose_alpha({r["alpha"]: r["score"] for r in rows if r["set"] == pick and r["alpha"] in grid})
+    if pick != "dev": rows += sweep_alpha(rc.model.base, ft, sorted({a, 1.0}), {"dev": sets["dev"]}, pred)
+    zs = read_metrics(rd)["stages"].get("zero_shot") if not limit else None
+    if zs: rows += [{"alpha": 0.0, "set": n, "score": overall(r), "report": r} for n, r in (("dev", zs), ("valid", zs.get("valid"))) if r]
     merged = wise_ft(rc.model.base, ft, a, rd/"merged", dtype=rc.model.dtype)
     plot_sweep(rows, a, f"track {track}: wise-ft sweep", rd/"wise_ft_sweep.png")
     singles = {}  # each adapter alone, to check the ensemble against the best of them
     if "valid" in sets:
         from kddcup24.models import load_model
         from kddcup24.shopbench import evaluate_records
+        sft = read_metrics(rd)["stages"].get("sft") if not limit else None
         for ad in adapters:
+            if sft and sft.get("valid") and same_weights(ad, rd/"sft"):  # the last checkpoint is the final adapter
+                singles[str(ad)] = overall(sft["valid"]); continue
             m1, t1 = load_model(rc.model.base, dtype=rc.model.dtype)
             m1 = average_adapters(m1, [ad]).merge_and_unload()
             res = predict_records(sets["valid"], m1, t1, rc)

@@ -15,7 +15,7 @@ from .core import atomic_write, get_track, runs_dir
 __all__ = ['STAGES', 'PACKAGES', 'SIDEBAR_CSS', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'run_pipeline',
            'add_cli', 'exec_for_docs', 'build_site', 'add_docs_cli']
 
-# %% ../nbs/10_pipeline.ipynb #4632221c
+# %% ../nbs/10_pipeline.ipynb #d386728e
 def _stages_done(*names):
     "A completion check: every named stage is recorded in the run's metrics."
     def done(rd:Path) -> bool:
@@ -29,9 +29,10 @@ class Stage:
     name: str                        # name used with --stages
     notebook: str                    # file in nbs/
     done: Callable[[Path], bool]     # run folder -> outputs complete?
+    params: tuple = ()               # extra papermill parameters `(name, value)` (the real run, not the smoke default)
 
 STAGES = [Stage("data", "02_data.ipynb", lambda rd: (rd/"data"/"card.json").exists()),
-          Stage("train", "04_train.ipynb", _stages_done("zero_shot", "sft")),
+          Stage("train", "04_train.ipynb", _stages_done("zero_shot", "sft"), (("smoke", False),)),
           Stage("ensemble", "05_ensemble.ipynb", _stages_done("ensemble", "wise_ft")),
           Stage("quantize", "06_awq.ipynb", _stages_done("awq")),
           Stage("evaluate", "08_evaluate.ipynb", lambda rd: (rd/"ablation.png").exists())]
@@ -56,7 +57,7 @@ def package_versions() -> dict:
         except metadata.PackageNotFoundError: pass
     return out
 
-# %% ../nbs/10_pipeline.ipynb #ca3cf3ee
+# %% ../nbs/10_pipeline.ipynb #fab7cec3
 def nbs_dir() -> Path:
     "The writeup notebooks (a source checkout's `nbs/`)."
     p = Path(__file__).resolve().parent.parent/"nbs" if "__file__" in globals() else Path.cwd()
@@ -89,7 +90,7 @@ def run_pipeline(track:int, # track id 1-5
         t0 = time.time()
         print(f"[{st.name}] papermill {st.notebook} -> {out}", file=sys.stderr)
         try:
-            pm.execute_notebook(str(nbs_dir()/st.notebook), str(out), parameters=params, kernel_name=kernel,
+            pm.execute_notebook(str(nbs_dir()/st.notebook), str(out), parameters={**params, **dict(st.params)}, kernel_name=kernel,
                                 cwd=str(nbs_dir()), progress_bar=False)
         except Exception as e:
             info["stages"][st.name] = {"seconds": round(time.time() - t0, 1), "status": "failed", "notebook": str(out)}

@@ -75,7 +75,7 @@ def dir_size_mb(d:str|Path) -> float:
     "Size of the weight files in a model folder, in MB."
     return sum(f.stat().st_size for f in Path(d).glob("*.safetensors")) / 1e6
 
-# %% ../nbs/06_awq.ipynb #703992a2
+# %% ../nbs/06_awq.ipynb #dac83edf
 def timed_eval(model_dir:str|Path, # model folder
                sets:dict, # name -> records
                rc, # the recipe (inference settings)
@@ -109,7 +109,7 @@ def run_quantize(track:int, # track id 1-5
     if not merged: raise FileNotFoundError(f"track {track}: no merged model in {rd/'metrics.json'}; run `kddcup24 ensemble` first")
     texts = calibration_texts(load_mixture(rd/"data")[0], load_tokenizer(merged), n=qc.calibration_samples)
     out = rd/"awq"
-    if method == "awq": quantize_awq(merged, out, texts, bits, group_size, qc.zero_point, qc.ignore)
+    if method == "awq": quantize_awq(merged, out, texts, bits, group_size, qc.zero_point, qc.ignore, qc.max_seq_length)
     elif method == "autoawq": quantize_autoawq(merged, out, texts, bits, group_size, qc.zero_point)
     else: raise ValueError(f"unknown quantization method {method!r}: awq | autoawq")
     sets = eval_sets(track, data_dir, limit)
