@@ -32,13 +32,13 @@ $(VLLM_VENV)/.installed:
 # papermill into runs/track$(TRACK)/, on every core (the tests keep one thread per process).
 run: install
 	@test -n "$(DATA)" || { echo "set DATA=/path/to/data (holding shopbench/ and ec-guide/)"; exit 2; }
-	OMP_NUM_THREADS=$$(nproc) $(VENV)/bin/kddcup24 run --track $(TRACK) --data-dir $(DATA)
+	OMP_NUM_THREADS=$$(nproc --all) $(VENV)/bin/kddcup24 run --track $(TRACK) --data-dir $(DATA)
 
 # Zero-shot SmolLM2-135M through the constrained engine on the dev questions, scored officially (a 2-minute check).
 predict: install
 	@test -n "$(DATA)" || { echo "set DATA=/path/to/data (holding shopbench/ and ec-guide/)"; exit 2; }
 	mkdir -p runs
-	OMP_NUM_THREADS=$$(nproc) $(VENV)/bin/kddcup24 predict --model smollm2-135m --data $(DATA)/shopbench/development.json --out runs/dev_engine.jsonl
+	OMP_NUM_THREADS=$$(nproc --all) $(VENV)/bin/kddcup24 predict --model smollm2-135m --data $(DATA)/shopbench/development.json --out runs/dev_engine.jsonl
 	$(VENV)/bin/kddcup24 evaluate runs/dev_engine.jsonl --per-record runs/dev_engine_scored.jsonl
 
 test: install vllm-env

@@ -36,7 +36,11 @@ def runs_dir(track:int|None=None, # a track id gives `runs/track{N}`
     p = Path(os.environ.get("KDDCUP24_RUNS", "runs")).expanduser()
     return p/f"track{track}" if track is not None else p
 
-# %% ../nbs/00_core.ipynb #68a1ebb8
+# %% ../nbs/00_core.ipynb #a5a33d83
+def _umask() -> int:
+    "The process umask (read by setting and restoring it)."
+    m = os.umask(0o022); os.umask(m); return m
+
 def atomic_write(path:str|Path, # destination file
                  data:str|bytes, # content to write
                 ) -> Path:
@@ -45,12 +49,13 @@ def atomic_write(path:str|Path, # destination file
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w", **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f: f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode `open` would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return path
 
-# %% ../nbs/00_core.ipynb #6b640f28
+# %% ../nbs/00_core.ipynb #76a6b5c4
 @contextlib.contextmanager
 def atomic_dir(path:str|Path, # the folder to create or replace
               ):
@@ -58,6 +63,7 @@ def atomic_dir(path:str|Path, # the folder to create or replace
     import shutil
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the mode `mkdir` would
     try:
         yield tmp
         old = path.with_name(f".{path.name}.old")  # swap, so a reader never finds the folder missing

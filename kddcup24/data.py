@@ -454,7 +454,7 @@ def curate(root:str|Path, # data folder (`shopbench/`, `ec-guide/`, optional `sh
                before_cleaning=n0, pool=len(recs), seconds=round(time.time() - t0, 1))
     return recs, rep
 
-# %% ../nbs/02_data.ipynb #f09c25f8
+# %% ../nbs/02_data.ipynb #bf12a7f8
 def _quota(avail:dict, weights:dict, size:int) -> dict:
     "Records per task type: `size` shared in proportion to weight × availability, capped by availability."
     q, left = {t: 0 for t in avail}, size
@@ -498,13 +498,9 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
                   data_dir:str|Path|None=None, # data folder; else `KDDCUP24_DATA`
                   out_dir:str|Path|None=None, # output folder; default `runs/track{N}/data`
                   plots:bool=True, # write `lengths.png`
-                  data:str|Path|None|object=..., # the data folder by keyword (`build_mixture(r, out, data=D)`, as nbs/04 calls it; None = `KDDCUP24_DATA`)
                  ) -> dict:
     "Build a track's mixture into `out_dir` (train.jsonl, valid.jsonl, card.json, lengths.png), atomically; return the card."
-    from kddcup24.core import runs_dir
-    if data is not ...:  # keyword form (even data=None): the second positional argument is then the output folder
-        if out_dir is not None: raise TypeError("build_mixture: give the data folder either as `data_dir` or as `data=`, not both")
-        data_dir, out_dir = data, data_dir
+    from kddcup24.core import atomic_dir, runs_dir
     rc = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     cfg, root = rc.data, find_data_dir(data_dir)
     out = Path(out_dir) if out_dir else runs_dir(rc.track)/"data"
@@ -522,9 +518,7 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
         chosen = {id(r) for v in by.values() for r in v}
         rest = [r for r in rest if id(r) in chosen]
     train, valid = [to_example(r, root) for r in rest], [to_example(r, root) for r in valid]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp"))
-    try:
+    with atomic_dir(out) as tmp:  # a reader sees the old folder or the new one, never half of one
         for name, rs in (("train.jsonl", train), ("valid.jsonl", valid)):
             with open(tmp/name, "w", encoding="utf-8") as f:
                 for r in rs: f.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -538,12 +532,6 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
                 "track_map": {k: {"tracks": v[0], "reason": v[1]} for k, v in TRACK_MAP.items()},
                 "seconds": round(time.time() - t0, 1)}
         (tmp/"card.json").write_text(json.dumps(card, indent=1, ensure_ascii=False), encoding="utf-8")
-        old = None
-        if out.exists(): old = out.with_name(f".{out.name}.old{os.getpid()}"); os.replace(out, old)
-        os.replace(tmp, out)
-        if old: shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
     return card
 
 # %% ../nbs/02_data.ipynb #33c5ef67

@@ -13,7 +13,7 @@ from .core import atomic_write, get_track, runs_dir
 
 # %% auto #0
 __all__ = ['STAGES', 'PACKAGES', 'SIDEBAR_CSS', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'run_pipeline',
-           'add_cli', 'exec_for_docs', 'build_site', 'add_docs_cli']
+           'add_cli', 'exec_for_docs', 'build_site', 'readme_from_index', 'add_docs_cli']
 
 # %% ../nbs/10_pipeline.ipynb #d386728e
 def _stages_done(*names):
@@ -139,7 +139,7 @@ def exec_for_docs(src:str|Path, # a writeup notebook
     write_nb(nb, dst)
     return dst
 
-# %% ../nbs/10_pipeline.ipynb #82858c30
+# %% ../nbs/10_pipeline.ipynb #2e402658
 SIDEBAR_CSS = """<style>body{margin-left:270px}#kdd-nav{position:fixed;top:0;left:0;width:250px;height:100%;overflow:auto;
 background:#f7f7f9;border-right:1px solid #ddd;padding:12px;font:14px sans-serif}#kdd-nav a{display:block;padding:3px 0;color:#2a5db0;
 text-decoration:none}#kdd-nav h4{margin:12px 0 4px}</style>"""
@@ -172,6 +172,7 @@ def build_site(out:str|Path="_docs", # output folder
         else: shutil.copy(p, stage/p.name)
     for f in ("_quarto.yml", "nbdev.yml", "styles.css"):
         if (nbs/f).exists(): shutil.copy(nbs/f, stage/f)
+    if (nbs/"images").exists(): shutil.copytree(nbs/"images", stage/"images")  # figures the markdown links to
     reports = sorted(runs.glob("track*/*.ipynb"))
     for p in reports: (stage/"runs"/p.parent.name).mkdir(parents=True, exist_ok=True); shutil.copy(p, stage/"runs"/p.parent.name/p.name)
     for p in runs.glob("track*/*.png"): (stage/"runs"/p.parent.name).mkdir(parents=True, exist_ok=True); shutil.copy(p, stage/"runs"/p.parent.name/p.name)
@@ -200,15 +201,33 @@ def build_site(out:str|Path="_docs", # output folder
         html = html[:i] + nav(depth) + html[i:]
         dest = tmp/(name[:-6] + ".html"); dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text(html, encoding="utf-8")
     for p in runs.glob("track*/*.png"): shutil.copy(p, tmp/"runs"/p.parent.name/p.name) if (tmp/"runs"/p.parent.name).exists() else None
+    if (stage/"images").exists(): shutil.copytree(stage/"images", tmp/"images")
     if out.exists(): shutil.rmtree(out)
     os.replace(tmp, out); shutil.rmtree(stage)
     return out
 
-# %% ../nbs/10_pipeline.ipynb #74b3c2c9
+# %% ../nbs/10_pipeline.ipynb #a592ec3c
+def readme_from_index(index:str|Path|None=None, # the home notebook (default `nbs/index.ipynb`)
+                     ) -> str:
+    "README.md text made from the home notebook."
+    nb = json.loads(Path(index or nbs_dir()/"index.ipynb").read_text(encoding="utf-8"))
+    parts = []
+    for c in nb["cells"]:
+        src = "".join(c["source"]).strip()
+        if not src or src.startswith("#|"): continue
+        if c["cell_type"] == "markdown": parts.append(re.sub(r"\]\((?![a-z]+:|#|/)([^)\s]+)\)", r"](nbs/\1)", src))
+        elif c["cell_type"] == "code": parts.append(f"```python\n{src}\n```")
+    return "\n\n".join(parts) + "\n"
+
+# %% ../nbs/10_pipeline.ipynb #3fa58273
 def add_docs_cli(sub):
     "Register `kddcup24 docs`."
     p = sub.add_parser("docs", help="build the documentation site (Quarto if installed, else an HTML preview) into _docs/")
     p.add_argument("--out", default="_docs")
     p.add_argument("--no-exec", action="store_true", help="render notebooks as committed, without executing them")
     p.add_argument("--runs", default=None, help="runs folder (default ./runs)")
-    p.set_defaults(func=lambda a: print(build_site(a.out, not a.no_exec, a.runs)))
+    p.add_argument("--readme", action="store_true", help="only write README.md from nbs/index.ipynb")
+    def go(a):
+        if a.readme: print(atomic_write(nbs_dir().parent/"README.md", readme_from_index()))
+        else: print(build_site(a.out, not a.no_exec, a.runs))
+    p.set_defaults(func=go)
