@@ -98,7 +98,7 @@ def get_track(track:int|str, # an id (1-5, also as text) or a data key
         if t.key == track: return t
     raise KeyError(f"Unknown track {track!r}: use 1-5 or one of {[t.key for t in TRACKS.values() if t.key]}")
 
-# %% ../nbs/00_core.ipynb #1b057222
+# %% ../nbs/00_core.ipynb #0b8ebc56
 @dataclass
 class ModelConfig:
     "Which model to start from and how to load it."
@@ -114,7 +114,6 @@ class InferenceConfig:
     prompt: str = "task_type"            # vanilla (starter kit) | task_type (system prompt naming the type)
     batch_size: int = 16
     max_batch_tokens: int = 0            # cap on questions x longest prompt per batch (0: none); small on CPU
-    max_batch_tokens_by_type: dict[str, int] = field(default_factory=dict)  # per-type caps overriding it (long answers: bigger batches)
     prefix_cache: bool = True            # prefill a batch's shared prompt prefix once (transformers backend)
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {
         "multiple-choice": 1, "retrieval": 8, "ranking": 9, "named_entity_recognition": 15, "generation": 50})

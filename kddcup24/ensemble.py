@@ -139,7 +139,7 @@ def plot_sweep(rows:list[dict], # `sweep_alpha` rows
         import io; buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=120); atomic_write(path, buf.getvalue())
     return fig
 
-# %% ../nbs/05_ensemble.ipynb #27176d5a
+# %% ../nbs/05_ensemble.ipynb #72436132
 def eval_sets(track:int, # track id 1-5
               data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
               limit:int=0, # keep only the first N records of each set (smoke runs)
@@ -188,7 +188,8 @@ def run_ensemble(track:int, # track id 1-5
     rows = sweep_alpha(rc.model.base, ft, sorted(set(grid) | {1.0}), {pick: sets[pick]}, pred)
     a = choose_alpha({r["alpha"]: r["score"] for r in rows if r["set"] == pick and r["alpha"] in grid})
     if pick != "dev": rows += sweep_alpha(rc.model.base, ft, sorted({a, 1.0}), {"dev": sets["dev"]}, pred)
-    zs = read_metrics(rd)["stages"].get("zero_shot") if not limit else None
+    done = read_metrics(rd)["stages"] if not limit else {}  # earlier stages' scores (not comparable on a smoke subset)
+    zs = done.get("zero_shot")
     if zs: rows += [{"alpha": 0.0, "set": n, "score": overall(r), "report": r} for n, r in (("dev", zs), ("valid", zs.get("valid"))) if r]
     merged = wise_ft(rc.model.base, ft, a, rd/"merged", dtype=rc.model.dtype)
     plot_sweep(rows, a, f"track {track}: wise-ft sweep", rd/"wise_ft_sweep.png")
@@ -196,7 +197,7 @@ def run_ensemble(track:int, # track id 1-5
     if "valid" in sets:
         from kddcup24.models import load_model
         from kddcup24.shopbench import evaluate_records
-        sft = read_metrics(rd)["stages"].get("sft") if not limit else None
+        sft = done.get("sft")
         for ad in adapters:
             if sft and sft.get("valid") and same_weights(ad, rd/"sft"):  # the last checkpoint is the final adapter
                 singles[str(ad)] = overall(sft["valid"]); continue

@@ -277,7 +277,7 @@ def token_batches(idx:list[int], # question indices, sorted by prompt length
         cur.append(i)
     return out + [cur] if cur else out
 
-# %% ../nbs/07_inference.ipynb #c1fe3242
+# %% ../nbs/07_inference.ipynb #f9b70704
 class Engine:
     "The transformers backend: route, batch by type and length, decode each question under its policy."
     def __init__(self, model, tok, # a causal LM and its tokenizer (left padding)
@@ -339,8 +339,7 @@ class Engine:
         lens, batches = [len(x) for x in ids], []
         for t in TASK_TYPES:  # short answers first, so the guard has measurements before the long ones
             idx = sorted((i for i in range(len(questions)) if types[i] == t), key=lambda i: lens[i])
-            cap = self.cfg.max_batch_tokens_by_type.get(t, self.cfg.max_batch_tokens)
-            batches += [(t, b) for b in token_batches(idx, lens, self.cfg.batch_size, cap)]
+            batches += [(t, b) for b in token_batches(idx, lens, self.cfg.batch_size, self.cfg.max_batch_tokens)]
         guard, out = TimeGuard(time_limit), [None] * len(questions)
         for j, (t, idx) in enumerate(batches):
             budget = max(pols[i].max_new_tokens for i in idx)
