@@ -119,6 +119,7 @@ class InferenceConfig:
         "multiple-choice": 1, "retrieval": 8, "ranking": 9, "named_entity_recognition": 15, "generation": 50})
     constrained: bool = True             # logits processors keep answers parseable
     mc_debias: bool = False              # multiple choice: subtract a content-free prompt's option prior
+    mc_scoring: str = "digit"           # multiple choice: digit (one option-number token) | pmi (score option texts)
     ner_boost: float = 0.0               # NER: logit boost for tokens found in the query
     tensor_parallel_size: int = 1        # vLLM only
     gpu_memory_utilization: float = 0.85 # vLLM only
@@ -288,6 +289,8 @@ def load_recipe(name:str|Path, # a shipped recipe name (`track5`, `track5-gpu`) 
     for o in overrides: d = _merge(d, parse_override(o))
     r = build_config(Recipe, d, where=str(p))
     get_track(r.track)
+    if r.inference.mc_scoring not in ("digit", "pmi"):
+        raise RecipeError(f"{p}.inference.mc_scoring: expected digit or pmi, got {r.inference.mc_scoring!r}")
     return r
 
 def recipe_dict(r:Recipe) -> dict:

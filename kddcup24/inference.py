@@ -10,12 +10,12 @@ from .core import TASK_TYPES, TRACKS, load_recipe
 from .prompts import chat_messages
 
 # %% auto #0
-__all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'SHRINKABLE', 'T4X4_72B_AWQ',
-           'numbered_items', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state',
-           'list_text_budget', 'mc_options', 'make_policy', 'constrain', 'finish', 'policy_processor', 'chat_prompt',
-           'content_free_bias', 'TimeGuard', 'common_prefix', 'token_batches', 'Engine', 'predict_records',
-           'ShopBenchModel', 'plan', 'vllm_sampling', 'predict_records_vllm', 'vllm_llm', 'run_engine', 'bench',
-           'format_bench', 'cmd_bench', 'add_cli']
+__all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'MC_SCORING', 'BAN', 'CONTENT_FREE',
+           'SHRINKABLE', 'T4X4_72B_AWQ', 'numbered_items', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab',
+           'list_state', 'list_text_budget', 'mc_options', 'mc_parts', 'make_policy', 'constrain', 'finish',
+           'policy_processor', 'chat_prompt', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard',
+           'common_prefix', 'token_batches', 'Engine', 'predict_records', 'ShopBenchModel', 'plan', 'vllm_sampling',
+           'predict_records_vllm', 'vllm_llm', 'run_engine', 'bench', 'format_bench', 'cmd_bench', 'add_cli']
 
 # %% ../nbs/07_inference.ipynb #094dda56
 _NUMBERED = re.compile(r"^\s*(\d{1,2})\s*[.)]", re.M)
@@ -57,8 +57,9 @@ def router_accuracy(recs:list[dict]) -> tuple[float, dict]:
         if g != r["task_type"]: conf[(r["task_type"], g)] += 1
     return 1 - sum(conf.values()) / max(len(recs), 1), dict(conf)
 
-# %% ../nbs/07_inference.ipynb #60aba692
+# %% ../nbs/07_inference.ipynb #aa242e7c
 LIST_TYPES = ("retrieval", "ranking")
+MC_SCORING = ("digit", "pmi")
 BAN = -1e4  # logit bias that removes a token (finite: it travels as JSON to vLLM workers)
 
 @dataclass
@@ -72,6 +73,8 @@ class Policy:
     n_items: int = 0                        # list answers: exactly this many items
     trim: bool = False                      # generation: cut back to a sentence end if the budget ran out
     first_line: bool = False                # NER: keep the first line only
+    options: dict[str, str]|None = None     # multiple choice scored by its option texts: number -> text
+    stem: str = ""                          # ... and the question without its options
 
     def to_json(self) -> dict:
         "A JSON-safe dict (int keys become text), e.g. for vLLM's `extra_args`."
@@ -126,7 +129,7 @@ def list_text_budget(tok, items:list[str], k:int) -> int:
     longest = sorted(items, key=len, reverse=True)[:k]
     return len(tok(", ".join(longest), add_special_tokens=False)["input_ids"]) + 1
 
-# %% ../nbs/07_inference.ipynb #f7a25bf8
+# %% ../nbs/07_inference.ipynb #32a517e7
 def mc_options(question:str) -> list[str]:
     "Option numbers listed in a multiple-choice question (0-9 if none; 1-5 for a 1-to-5 rating)."
     opts = numbered_items(question)
@@ -134,6 +137,20 @@ def mc_options(question:str) -> list[str]:
     m = re.search(r"scale of (\d) to (\d)", question)
     if m: return [str(i) for i in range(int(m.group(1)), int(m.group(2)) + 1)]
     return [str(i) for i in range(10)]
+
+_OPTION = re.compile(r"^\s*(\d)\s*[.)]\s*(\S.*?)\s*$")
+
+def mc_parts(question:str) -> tuple[str, dict[str, str]]|None:
+    "The stem and the option texts (number -> text) of a multiple-choice question; None unless two or more."
+    opts, lines, first = {}, question.split("\n"), None
+    keys = mc_options(question)
+    for i, line in enumerate(lines):
+        m = _OPTION.match(line)
+        if m and m.group(1) in keys and m.group(1) not in opts:
+            opts[m.group(1)] = m.group(2)
+            if first is None: first = i
+    if len(opts) < 2: return None
+    return "\n".join(lines[:first]).strip(), opts
 
 def _query_text(question:str) -> str:
     "The part of an NER question the entities are copied from (the last `Query:`/`Input:` line, else all)."
@@ -146,13 +163,17 @@ def make_policy(question:str, # the `input_field`
                 max_new_tokens:dict[str, int], # per-type budgets (`recipe.inference.max_new_tokens`)
                 mc_bias:dict[str, float]|None=None, # option digit -> logit bias (debiasing), or None
                 ner_boost:float=0.0, # added to the logits of tokens found in the query
+                mc_scoring:str="digit", # multiple choice: "digit" (decode one option number) or "pmi" (score option texts)
                ) -> Policy:
     "The decoding policy of one question."
+    if mc_scoring not in MC_SCORING: raise ValueError(f"mc_scoring {mc_scoring!r}: expected one of {MC_SCORING}")
     v, budget = get_vocab(tok), max_new_tokens[task_type]
     if task_type == "multiple-choice":
         opts = [o for o in mc_options(question) if o in v.digits]
         bias = {v.digits[o]: mc_bias.get(o, 0.0) for o in opts} if mc_bias else {}
-        return Policy(task_type, 1, allowed=[v.digits[o] for o in opts], bias=bias)
+        parts = mc_parts(question) if mc_scoring == "pmi" else None
+        stem, texts = parts if parts else ("", None)
+        return Policy(task_type, 1, allowed=[v.digits[o] for o in opts], bias=bias, options=texts, stem=stem)
     if task_type in LIST_TYPES:
         items = [str(i) for i in numbered_items(question) if i > 0] or [str(i) for i in range(1, 6)]
         k = min(3, len(items)) if task_type == "retrieval" else min(5, len(items))  # the official ranking parser keeps 5
@@ -229,6 +250,23 @@ def content_free_bias(model, tok, n_options:int=10) -> dict[str, float]:
     lp = torch.log_softmax(lg[[v.digits[d] for d in digs]], -1)
     return {d: -float(x) for d, x in zip(digs, lp)}
 
+# %% ../nbs/07_inference.ipynb #4f68eb9f
+CONTENT_FREE = "Answer:"  # the question an option text is compared against (PMI)
+
+def option_requests(tok, p:Policy) -> tuple[list[int], list[int], list[str], list[list[int]]]:
+    "What scoring a policy's options needs: the stem's and the content-free prompt ids, option numbers and text ids."
+    ids = lambda q: tok(chat_prompt(tok, q, "generation"), add_special_tokens=False)["input_ids"]
+    keys = list(p.options)
+    return ids(p.stem), ids(CONTENT_FREE), keys, [tok(p.options[k], add_special_tokens=False)["input_ids"] for k in keys]
+
+def pmi_pick(keys:list[str], # option numbers
+             cond:list[float], # log-probability of each option text after the stem
+             free:list[float], # ... and after the content-free prompt
+            ) -> str:
+    "The option whose text the question makes most likely relative to its prior (PMI); the first on ties."
+    gain = [c - f for c, f in zip(cond, free)]
+    return keys[max(range(len(keys)), key=lambda i: gain[i])]
+
 # %% ../nbs/07_inference.ipynb #fbc7f912
 SHRINKABLE = ("generation", "named_entity_recognition")
 
@@ -277,7 +315,7 @@ def token_batches(idx:list[int], # question indices, sorted by prompt length
         cur.append(i)
     return out + [cur] if cur else out
 
-# %% ../nbs/07_inference.ipynb #f9b70704
+# %% ../nbs/07_inference.ipynb #4dc4f675
 class Engine:
     "The transformers backend: route, batch by type and length, decode each question under its policy."
     def __init__(self, model, tok, # a causal LM and its tokenizer (left padding)
@@ -297,16 +335,45 @@ class Engine:
     def policies(self, questions:list[str], types:list[str]) -> list[Policy]:
         "One policy per question (budgets only when the recipe turns constraints off)."
         if not self.cfg.constrained: return [Policy(t, self.cfg.max_new_tokens[t]) for t in types]
-        return [make_policy(q, t, self.tok, self.cfg.max_new_tokens, self.mc_bias, self.ner_boost) for q, t in zip(questions, types)]
+        return [make_policy(q, t, self.tok, self.cfg.max_new_tokens, self.mc_bias, self.ner_boost, self.cfg.mc_scoring)
+                for q, t in zip(questions, types)]
 
     def _prefix_cache(self, prefix:list[int], n:int):
         "The KV cache of a shared prompt prefix, computed once and repeated for `n` rows."
         import torch
         from transformers import DynamicCache
         cache = DynamicCache(config=self.model.config)
-        with torch.inference_mode(): self.model(input_ids=torch.tensor([prefix], device=self.model.device), past_key_values=cache, use_cache=True)
+        with torch.inference_mode():  # logits of the last position only: the vocabulary projection is a fifth of SmolLM2's work
+            self.model(input_ids=torch.tensor([prefix], device=self.model.device), past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache.batch_repeat_interleave(n)
         return cache
+
+    def _continuation_logprobs(self, prompt:list[int], # token ids, at least two
+                               conts:list[list[int]], # continuations, one token at least each
+                               max_tokens:int=2048, # rows x longest continuation per forward pass (bounds the logits' memory)
+                              ) -> list[float]:
+        "Summed log-probability of each continuation after `prompt`, whose KV cache is computed once per forward pass."
+        import torch
+        dev, pad, out = self.model.device, self.tok.pad_token_id, [0.0] * len(conts)
+        order = sorted(range(len(conts)), key=lambda i: len(conts[i]))
+        for idx in token_batches(order, [len(c) + 1 for c in conts], len(conts), max_tokens):
+            cs = [conts[i] for i in idx]
+            L = 1 + max(len(c) for c in cs)  # the prompt's last token, then the continuation, right padding
+            rows = [[prompt[-1]] + c + [pad] * (L - 1 - len(c)) for c in cs]
+            mask = [[1] * (len(prompt) + len(c)) + [0] * (L - 1 - len(c)) for c in cs]
+            with torch.inference_mode():
+                lg = self.model(input_ids=torch.tensor(rows, device=dev), attention_mask=torch.tensor(mask, device=dev), use_cache=True,
+                                past_key_values=self._prefix_cache(prompt[:-1], len(cs))).logits
+                for r, (i, c) in enumerate(zip(idx, cs)):
+                    x = lg[r, :len(c)].float()
+                    out[i] = float((x[torch.arange(len(c)), torch.tensor(c, device=dev)] - x.logsumexp(-1)).sum())
+        return out
+
+    def _pick_options(self, pols:list[Policy]) -> list[str]:
+        "Multiple-choice answers by option-text PMI; the content-free prompt is shared by the whole batch."
+        reqs = [option_requests(self.tok, p) for p in pols]
+        free = iter(self._continuation_logprobs(reqs[0][1], [c for r in reqs for c in r[3]]))
+        return [pmi_pick(keys, self._continuation_logprobs(cond, conts), [next(free) for _ in conts]) for cond, _, keys, conts in reqs]
 
     def _batch(self, ids, pols, max_new):
         "Greedy decoding of one batch (token ids) under its policies; `(text, hit_budget)` per row."
@@ -336,11 +403,17 @@ class Engine:
         pols = self.policies(questions, types)
         prompts = [chat_prompt(self.tok, q, t) for q, t in zip(questions, types)]
         ids = [self.tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        lens, batches = [len(x) for x in ids], []
+        lens, batches, out = [len(x) for x in ids], [], [None] * len(questions)
+        scored = [i for i, p in enumerate(pols) if p.options]  # multiple choice by option likelihood: no decoding
+        for k in range(0, len(scored), self.cfg.batch_size):
+            idx, t0 = scored[k:k + self.cfg.batch_size], time.perf_counter()
+            for i, a in zip(idx, self._pick_options([pols[i] for i in idx])): out[i] = a
+            n, s = self.timings.get("multiple-choice", (0, 0.0)); self.timings["multiple-choice"] = (n + len(idx), s + time.perf_counter() - t0)
+            if progress is not None: progress.update(len(idx))
         for t in TASK_TYPES:  # short answers first, so the guard has measurements before the long ones
-            idx = sorted((i for i in range(len(questions)) if types[i] == t), key=lambda i: lens[i])
+            idx = sorted((i for i in range(len(questions)) if types[i] == t and not pols[i].options), key=lambda i: lens[i])
             batches += [(t, b) for b in token_batches(idx, lens, self.cfg.batch_size, self.cfg.max_batch_tokens)]
-        guard, out = TimeGuard(time_limit), [None] * len(questions)
+        guard = TimeGuard(time_limit)
         for j, (t, idx) in enumerate(batches):
             budget = max(pols[i].max_new_tokens for i in idx)
             f = guard.factor([(tt, len(ii), max(pols[i].max_new_tokens for i in ii)) for tt, ii in batches[j:]])
@@ -412,7 +485,7 @@ def plan(counts:dict[str, int], # questions per task type
     return {"track": track, "questions": sum(counts.values()), "projected_s": secs, "limit_s": limit,
             "fits": secs <= limit, "headroom": limit / secs if secs else math.inf}
 
-# %% ../nbs/07_inference.ipynb #78130fa6
+# %% ../nbs/07_inference.ipynb #9d96a45a
 def _vllm_processor_cls():
     "Build the vLLM logits-processor class (imports vLLM, so only where it is installed)."
     from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
@@ -457,10 +530,24 @@ def predict_records_vllm(recs:list[dict], # ShopBench records
     from kddcup24.predict import is_mc
     cfg = (load_recipe(recipe or "track5") if recipe is None or isinstance(recipe, str) else recipe).inference
     types = [route(r["input_field"], is_mc(r)) for r in recs]
-    pols = [make_policy(r["input_field"], t, tok, cfg.max_new_tokens, mc_bias, cfg.ner_boost) for r, t in zip(recs, types)]
-    prompts = [chat_prompt(tok, r["input_field"], t) for r, t in zip(recs, types)]
-    outs = llm.generate(prompts, [vllm_sampling(p) for p in pols], lora_request=lora_request, use_tqdm=False)
-    return [finish(p, o.outputs[0].text, o.outputs[0].finish_reason == "length") for p, o in zip(pols, outs)]
+    pols = [make_policy(r["input_field"], t, tok, cfg.max_new_tokens, mc_bias, cfg.ner_boost, cfg.mc_scoring) for r, t in zip(recs, types)]
+    out = [None] * len(recs)
+    scored = [i for i, p in enumerate(pols) if p.options]
+    if scored:  # option texts after the stem and after the content-free prompt, scored as prompt log-probabilities
+        from vllm import SamplingParams, TokensPrompt
+        reqs = [option_requests(tok, pols[i]) for i in scored]
+        seqs = [(pr, c) for cond, free, _, conts in reqs for pr in (cond, free) for c in conts]
+        res = llm.generate([TokensPrompt(prompt_token_ids=pr + c) for pr, c in seqs], SamplingParams(max_tokens=1, prompt_logprobs=0),
+                           lora_request=lora_request, use_tqdm=False)
+        lps = iter([sum(d[t].logprob for d, t in zip(o.prompt_logprobs[len(pr):], c)) for (pr, c), o in zip(seqs, res)])
+        for i, (_, _, keys, conts) in zip(scored, reqs):
+            cond = [next(lps) for _ in conts]; free = [next(lps) for _ in conts]
+            out[i] = pmi_pick(keys, cond, free)
+    rest = [i for i in range(len(recs)) if out[i] is None]
+    prompts = [chat_prompt(tok, recs[i]["input_field"], types[i]) for i in rest]
+    outs = llm.generate(prompts, [vllm_sampling(pols[i]) for i in rest], lora_request=lora_request, use_tqdm=False)
+    for i, o in zip(rest, outs): out[i] = finish(pols[i], o.outputs[0].text, o.outputs[0].finish_reason == "length")
+    return out
 
 def vllm_llm(model:str, # model folder or hub id
              recipe=None, # a `Recipe`, a recipe name, or None for track5 (tensor parallel, memory, quantization)

@@ -75,7 +75,7 @@ def dir_size_mb(d:str|Path) -> float:
     "Size of the weight files in a model folder, in MB."
     return sum(f.stat().st_size for f in Path(d).glob("*.safetensors")) / 1e6
 
-# %% ../nbs/06_awq.ipynb #dac83edf
+# %% ../nbs/06_awq.ipynb #775a59bd
 def timed_eval(model_dir:str|Path, # model folder
                sets:dict, # name -> records
                rc, # the recipe (inference settings)
@@ -113,7 +113,12 @@ def run_quantize(track:int, # track id 1-5
     elif method == "autoawq": quantize_autoawq(merged, out, texts, bits, group_size, qc.zero_point)
     else: raise ValueError(f"unknown quantization method {method!r}: awq | autoawq")
     sets = eval_sets(track, data_dir, limit)
-    q, u = timed_eval(out, sets, rc), timed_eval(merged, sets, rc)
+    # the unquantized model is the wise-ft stage's merged folder, already scored on the validation split by the same
+    # engine: it answers the dev questions again only to be timed, and its validation report is reused (saves minutes)
+    wf = read_metrics(rd)["stages"].get("wise_ft") or {}
+    reuse = not limit and wf.get("valid") is not None and "valid" in sets
+    q, u = timed_eval(out, sets, rc), timed_eval(merged, {k: v for k, v in sets.items() if not (reuse and k == "valid")}, rc)
+    if reuse: u["valid"] = wf["valid"]
     return update_metrics(rd, "awq", q.get("dev"), q.get("valid"), ("awq", out), method=method, bits=bits, group_size=group_size,
                           zero_point=qc.zero_point, **{k: v for k, v in q.items() if k not in ("dev", "valid")},
                           unquantized=u)

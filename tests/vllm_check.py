@@ -31,6 +31,7 @@ def check(d, quantized):
     m, t = load_model(d)
     eng = Engine(m, t, "track5")
     hf = predict_records(QS, m, t, engine=eng)
+    assert eng.cfg.mc_scoring == "pmi"  # the CPU recipe: vLLM scores QS[0]'s option texts with prompt log-probabilities
     prompt = "Which product fits a phone? The"
     with torch.no_grad(): hf_lp = torch.log_softmax(m(**t(prompt, return_tensors="pt")).logits[0, -1].float(), -1)
     llm = vllm_llm(d, max_model_len=1024, max_num_seqs=8, enforce_eager=True,
