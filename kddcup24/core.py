@@ -115,6 +115,7 @@ class InferenceConfig:
     batch_size: int = 16
     max_batch_tokens: int = 0            # cap on questions x longest prompt per batch (0: none); small on CPU
     prefix_cache: bool = True            # prefill a batch's shared prompt prefix once (transformers backend)
+    int8: bool = False                   # transformers backend on CPU: a copy of the model with dynamic int8 linear layers
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {
         "multiple-choice": 1, "retrieval": 8, "ranking": 9, "named_entity_recognition": 15, "generation": 50})
     constrained: bool = True             # logits processors keep answers parseable
