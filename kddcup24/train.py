@@ -119,7 +119,7 @@ def mixture_for_track(recs:list[dict], track:int) -> list[dict]:
     "Records a track trains on: all for track 5, else those tagged with the track (untagged records count for every track)."
     return recs if track == 5 else [r for r in recs if not r.get("tracks") or track in r["tracks"]]
 
-# %% ../nbs/04_train.ipynb #08057ce1
+# %% ../nbs/04_train.ipynb #fa653c4e
 def prepare_mixture(r:Recipe, # the recipe (its `data` section sizes the mixture)
                     out_dir:str|Path, # mixture folder
                     data:str|Path|None=None, # data folder
@@ -136,8 +136,11 @@ def prepare_mixture(r:Recipe, # the recipe (its `data` section sizes the mixture
     return out
 
 def card_hash(folder:str|Path) -> str:
-    "SHA-256 of a mixture's card.json (identifies the data a run trained on)."
-    return hashlib.sha256((Path(folder)/"card.json").read_bytes()).hexdigest()
+    "The hash that identifies a mixture's data: its card's `content_hash` (train and valid files), else the card file's SHA-256."
+    p = Path(folder)/"card.json"
+    try: h = json.loads(p.read_text(encoding="utf-8")).get("content_hash")
+    except (ValueError, AttributeError): h = None
+    return h or hashlib.sha256(p.read_bytes()).hexdigest()  # the card also records timings, which differ between builds
 
 # %% ../nbs/04_train.ipynb #35b55dff
 def fit_length(recs:list[dict], tok, # mixture records and the tokenizer
