@@ -11,10 +11,10 @@ from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['TRACKS', 'TASK_TYPES', 'cache_dir', 'data_dir', 'runs_dir', 'atomic_write', 'atomic_dir', 'Track', 'get_track',
-           'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig',
-           'Recipe', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe',
-           'recipe_dict']
+__all__ = ['TRACKS', 'TASK_TYPES', 'MC_SCORING', 'cache_dir', 'data_dir', 'runs_dir', 'atomic_write', 'atomic_dir', 'Track',
+           'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig',
+           'QuantConfig', 'Recipe', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override',
+           'load_recipe', 'recipe_dict']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -106,6 +106,8 @@ class ModelConfig:
     dtype: str = "float32"               # float32 | bfloat16 | float16
     trust_remote_code: bool = False      # off unless a recipe really needs custom code
     revision: str|None = None            # hub revision to pin
+
+MC_SCORING = ("digit", "pmi")  # multiple choice: decode one option number | score the option texts (PMI)
 
 @dataclass
 class InferenceConfig:
@@ -290,8 +292,8 @@ def load_recipe(name:str|Path, # a shipped recipe name (`track5`, `track5-gpu`) 
     for o in overrides: d = _merge(d, parse_override(o))
     r = build_config(Recipe, d, where=str(p))
     get_track(r.track)
-    if r.inference.mc_scoring not in ("digit", "pmi"):
-        raise RecipeError(f"{p}.inference.mc_scoring: expected digit or pmi, got {r.inference.mc_scoring!r}")
+    if r.inference.mc_scoring not in MC_SCORING:
+        raise RecipeError(f"{p}.inference.mc_scoring: expected one of {MC_SCORING}, got {r.inference.mc_scoring!r}")
     return r
 
 def recipe_dict(r:Recipe) -> dict:
