@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, math, re, sys, time
 from dataclasses import dataclass, field, asdict
 from .core import MC_SCORING, TASK_TYPES, TRACKS, load_recipe
-from .prompts import chat_messages
+from .prompts import chat_messages, option_messages
 
 # %% auto #0
 __all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'CONTENT_FREE', 'SHRINKABLE',
@@ -254,7 +254,7 @@ CONTENT_FREE = "Answer:"  # the question an option text is compared against (PMI
 
 def option_requests(tok, p:Policy) -> tuple[list[int], list[int], list[str], list[list[int]]]:
     "What scoring a policy's options needs: the stem's and the content-free prompt ids, option numbers and text ids."
-    ids = lambda q: tok(chat_prompt(tok, q, "generation"), add_special_tokens=False)["input_ids"]
+    ids = lambda q: tok(tok.apply_chat_template(option_messages(q), tokenize=False, add_generation_prompt=True), add_special_tokens=False)["input_ids"]
     keys = list(p.options)
     return ids(p.stem), ids(CONTENT_FREE), keys, [tok(p.options[k], add_special_tokens=False)["input_ids"] for k in keys]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from .core import TASK_TYPES
 
 # %% auto #0
-__all__ = ['TYPE_INSTRUCTIONS', 'SYSTEM_PREFIX', 'system_prompt', 'chat_messages', 'ranking_order', 'format_answer',
-           'chat_example']
+__all__ = ['TYPE_INSTRUCTIONS', 'SYSTEM_PREFIX', 'OPTION_INSTRUCTION', 'system_prompt', 'chat_messages', 'ranking_order',
+           'format_answer', 'chat_example', 'option_messages', 'option_example']
 
 # %% ../nbs/01c_prompts.ipynb #717a4e96
 TYPE_INSTRUCTIONS = {
@@ -19,6 +19,9 @@ TYPE_INSTRUCTIONS = {
     "generation": "This is a generation task. Answer briefly and directly, following the instructions.",
 }
 SYSTEM_PREFIX = "You are a helpful online shopping assistant. "
+# scoring an option's *text* after the question stem (multiple choice by PMI, notebook 07): its own system prompt, so
+# training on short option texts does not teach the generation prompt to answer tersely
+OPTION_INSTRUCTION = "This is a multiple-choice question. Answer with the correct option."
 
 def system_prompt(task_type:str) -> str:
     "The system prompt for a task type."
@@ -47,3 +50,14 @@ def chat_example(r:dict) -> dict:
     "A training example in TRL's conversational prompt/completion form."
     return {"prompt": chat_messages(r["input_field"], r["task_type"]),
             "completion": [{"role": "assistant", "content": format_answer(r["output_field"], r["task_type"])}]}
+
+def option_messages(stem:str, # a multiple-choice question without its options
+                   ) -> list[dict]:
+    "System and user messages after which an option's text is scored (multiple choice by PMI)."
+    return [{"role": "system", "content": SYSTEM_PREFIX + OPTION_INSTRUCTION}, {"role": "user", "content": stem}]
+
+def option_example(stem:str, # the question without its options
+                   text:str, # the correct option's text
+                  ) -> dict:
+    "A training example for multiple choice by PMI: the stem answered with the correct option's text."
+    return {"prompt": option_messages(stem), "completion": [{"role": "assistant", "content": text}]}

@@ -9,15 +9,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from .core import (TASK_TYPES, atomic_dir, atomic_write, data_dir, get_track, load_recipe, recipe_dict, runs_dir, Recipe)
 from .shopbench import load_records, write_records, evaluate_records
-from .prompts import chat_example, chat_messages
+from .prompts import chat_example, chat_messages, option_example
 
 # %% auto #0
 __all__ = ['EC_GUIDE_TYPE', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'metrics_path', 'read_metrics', 'update_metrics', 'stage_score',
            'load_mixture', 'ec_guide_mixture', 'mixture_for_track', 'prepare_mixture', 'card_hash', 'fit_length',
-           'balance_types', 'to_dataset', 'sft_config', 'peft_config', 'load_base', 'make_trainer', 'last_checkpoint',
-           'StopAt', 'TimeLimit', 'train_adapter', 'predict', 'evaluate_model', 'dev_questions', 'git_commit',
-           'peak_rss_gib', 'plot_loss', 'train_track', 'compare', 'plot_compare', 'config_dir', 'accelerate_config',
-           'launch_command', 'benchmark', 'cmd_train', 'add_cli', 'main']
+           'balance_types', 'to_dataset', 'option_examples', 'training_examples', 'sft_config', 'peft_config',
+           'load_base', 'make_trainer', 'last_checkpoint', 'StopAt', 'TimeLimit', 'train_adapter', 'predict',
+           'evaluate_model', 'dev_questions', 'git_commit', 'peak_rss_gib', 'plot_loss', 'train_track', 'compare',
+           'plot_compare', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark', 'cmd_train', 'add_cli',
+           'main']
 
 # %% ../nbs/04_train.ipynb #6677e56d
 def metrics_path(run_dir:str|Path) -> Path:
@@ -177,6 +178,22 @@ def to_dataset(recs:list[dict]):
     from datasets import Dataset
     return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in recs])
 
+# %% ../nbs/04_train.ipynb #df661aea
+def option_examples(recs:list[dict], # mixture records (`input_field`, `output_field`, `task_type`)
+                   ) -> list[dict]:
+    "Multiple-choice records with option texts rewritten as stem → correct option text (`option_example`); others unchanged."
+    from kddcup24.inference import mc_parts
+    out = []
+    for r in recs:
+        parts = mc_parts(r["input_field"]) if r["task_type"] == "multiple-choice" and "input_field" in r else None
+        text = parts[1].get(str(r["output_field"])) if parts and parts[0] else None
+        out.append({**r, **option_example(parts[0], text)} if text else r)
+    return out
+
+def training_examples(recs:list[dict], r:Recipe) -> list[dict]:
+    "The records in the form the recipe's engine answers them: multiple choice by option text when `inference.mc_scoring` is `pmi`."
+    return option_examples(recs) if r.inference.mc_scoring == "pmi" else list(recs)
+
 # %% ../nbs/04_train.ipynb #5b984a79
 def _on_gpu():
     import torch
@@ -279,6 +296,7 @@ def train_adapter(r:Recipe, recs:list[dict], ckpt_dir:str|Path, # recipe, traini
     import torch
     torch.manual_seed(r.train.seed)
     if model is None: model, tok = load_base(r)
+    recs = training_examples(recs, r)
     n = (r.train.max_steps if max_steps is None else max_steps) * r.train.batch_size * r.train.grad_accum * int(os.environ.get("WORLD_SIZE", 1))
     recs = balance_types(recs, 5 * n, r.data.type_weights)  # a prefix to measure (tokenizing a 50k-record pool costs minutes)
     recs = balance_types(fit_length(recs, tok, r.train.max_length), n, r.data.type_weights)
