@@ -37,27 +37,27 @@ def cmd_evaluate(a):
 def cmd_predict(a):
     "Answer every question of a data file with the engine (or `--recipe vanilla`) and write the records with a `response`."
     from kddcup24.core import load_recipe
-    from kddcup24.models import load_model
     recs = load_records(a.data)
     if a.limit: recs = recs[:a.limit]
-    recipe = None if a.recipe == "vanilla" else load_recipe(a.recipe)
-    name = a.model or (recipe.model.base if recipe else "smollm2-135m")
-    model, tok = load_model(name, dtype=a.dtype or (recipe.model.dtype if recipe else "float32"), trust_remote_code=a.trust_remote_code)
     t0 = time.time()
-    if recipe is None:
+    if a.recipe == "vanilla":
+        from kddcup24.models import load_model
         from kddcup24.predict import predict_vanilla
+        model, tok = load_model(a.model or "smollm2-135m", dtype=a.dtype or "float32", trust_remote_code=a.trust_remote_code)
         res = predict_vanilla(recs, model, tok, batch_size=a.batch_size or 8)
     else:
-        from kddcup24.inference import predict_records
-        if a.batch_size: recipe.inference.batch_size = a.batch_size
-        res = predict_records(recs, model, tok, recipe, time_limit=a.time_limit, show_progress=True)
+        from kddcup24.run import ModelRef, answer
+        r = load_recipe(a.recipe, a.set + [f"inference.batch_size={a.batch_size}"] * bool(a.batch_size) + [f"model.dtype={a.dtype}"] * bool(a.dtype)
+                        + ["model.trust_remote_code=true"] * a.trust_remote_code)
+        ref = ModelRef(a.model or r.model.base, adapter=a.adapter, name="model")
+        res = answer({"questions": recs}, [ref], r, backend=a.backend, progress=True, time_limit=a.time_limit)["model"]["questions"]["responses"]
     dt = time.time() - t0
     write_records(a.out, [{**r, "response": s} for r, s in zip(recs, res)])
     print(f"{len(recs)} questions in {dt:.1f} s ({dt/max(len(recs),1):.2f} s/question) -> {a.out}", file=sys.stderr)
 
 # Each pipeline stage's module registers its own subcommands with `add_cli(sub)`, so a stage's
 # command lives beside its code. Modules keep heavy imports inside functions: the CLI imports them all.
-STAGE_MODULES = ("kddcup24.data", "kddcup24.synthetic", "kddcup24.inference", "kddcup24.train",
+STAGE_MODULES = ("kddcup24.plan", "kddcup24.data", "kddcup24.synthetic", "kddcup24.inference", "kddcup24.train",
                  "kddcup24.ensemble", "kddcup24.quantize", "kddcup24.pipeline")
 
 def stage_modules() -> list:
@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--batch-size", type=int, help="questions per forward pass (default: the recipe's; vanilla 8)")
     q.add_argument("--dtype", help="torch dtype (default: the recipe's; vanilla float32)")
     q.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model (off by default)")
+    q.add_argument("--backend", choices=["transformers", "vllm"], help="answering backend (default: the recipe's inference.backend)")
+    q.add_argument("--adapter", help="a PEFT LoRA adapter folder on top of the model (vLLM: a LoRA request)")
+    q.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
     q.set_defaults(func=cmd_predict)
     return p
 

@@ -14,7 +14,7 @@ import yaml
 __all__ = ['TRACKS', 'TASK_TYPES', 'MC_SCORING', 'cache_dir', 'data_dir', 'runs_dir', 'atomic_write', 'atomic_dir', 'Track',
            'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig',
            'QuantConfig', 'Recipe', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override',
-           'load_recipe', 'recipe_dict']
+           'load_recipe', 'as_recipe', 'recipe_dict']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -30,11 +30,11 @@ def data_dir(path:str|Path|None=None, # an explicit data folder; else `KDDCUP24_
     if not p.is_dir(): raise FileNotFoundError(f"Data directory {p} does not exist")
     return p
 
-def runs_dir(track:int|None=None, # a track id gives `runs/track{N}`
+def runs_dir(name:str|None=None, # a run's name: its recipe's (`track5`, `track5-gpu`), so runs of two recipes never share a folder
             ) -> Path:
-    "Folder for run artifacts (`KDDCUP24_RUNS`, default `./runs`)."
+    "Folder for run artifacts (`KDDCUP24_RUNS`, default `./runs`), or the run `name` inside it."
     p = Path(os.environ.get("KDDCUP24_RUNS", "runs")).expanduser()
-    return p/f"track{track}" if track is not None else p
+    return p/name if name else p
 
 # %% ../nbs/00_core.ipynb #a5a33d83
 def _umask() -> int:
@@ -140,6 +140,7 @@ class DataConfig:
     near_dup: float = 0.8                # Jaccard of word 3-grams above which two questions are near duplicates
     shuffle_options: float = 0.5         # share of multiple-choice questions whose options are permuted
     augment_ranking: bool = True         # make ranking questions from retrieval relevance data
+    allow_missing: bool = False          # a listed source absent from the data folder is skipped (and the card says so), not an error
     seed: int = 42
 
 @dataclass
@@ -295,6 +296,16 @@ def load_recipe(name:str|Path, # a shipped recipe name (`track5`, `track5-gpu`) 
     if r.inference.mc_scoring not in MC_SCORING:
         raise RecipeError(f"{p}.inference.mc_scoring: expected one of {MC_SCORING}, got {r.inference.mc_scoring!r}")
     return r
+
+def as_recipe(recipe:str|Path|Recipe|None=None, # a `Recipe`, a shipped name or YAML path, or None
+              track:int=5, # the track whose CPU default (`track{N}`) stands in for None
+              overrides:list[str]=(), # `section.key=value` strings (only with a name or path)
+             ) -> Recipe:
+    "The one way a recipe argument becomes a `Recipe`: given, loaded by name or path, or the track's default."
+    if isinstance(recipe, Recipe):
+        if overrides: raise RecipeError("overrides apply to a recipe name or path, not to a loaded Recipe")
+        return recipe
+    return load_recipe(recipe or f"track{track}", list(overrides))
 
 def recipe_dict(r:Recipe) -> dict:
     "A recipe as plain data (for run records)."

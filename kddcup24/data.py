@@ -414,6 +414,13 @@ def load_synthetic(folder:Path, limit:int=0) -> list[dict]:
             out.append({**r, "source": "synthetic", "_where": where})
     return out[:limit] if limit else out
 
+def _missing(s, root, cfg, rep):
+    "A listed source absent from the data folder: an error naming its public home, or (with `data.allow_missing`) a note in the card."
+    if not cfg.allow_missing:
+        raise FileNotFoundError(f"data.sources lists {s!r}, but {root/SOURCES[s]['path']} does not exist; its public home: "
+                                f"{SOURCES[s].get('home', '?')}. Provide it, drop it from the recipe, or set data.allow_missing=true")
+    rep["missing"].append(SOURCES[s]["path"])
+
 def curate(root:str|Path, # data folder (`shopbench/`, `ec-guide/`, optional `shopping-mmlu/data.zip`, `synthetic/`)
            cfg, # a `DataConfig` (sources, eval_sets, near_dup, shuffle_options, augment_ranking, seed)
           ) -> tuple[list[dict], dict]:
@@ -426,11 +433,11 @@ def curate(root:str|Path, # data folder (`shopbench/`, `ec-guide/`, optional `sh
             recs, missing = load_ec_guide(root/SOURCES[s]["path"]); rep["missing"] += [f"ec-guide/{m}.json" for m in missing]
         elif s == "shopping-mmlu":
             p = root/SOURCES[s]["path"]
-            if not p.exists(): rep["missing"].append(SOURCES[s]["path"]); continue
+            if not p.exists(): _missing(s, root, cfg, rep); continue
             recs = load_shopping_mmlu(p)
         elif s == "synthetic":  # nbs/03 writes into the cache; a data folder may carry its own `synthetic/`
             p = next((d for d in (root/SOURCES[s]["path"], cache_dir()/"synthetic") if d.is_dir()), None)
-            if p is None: rep["missing"].append(SOURCES[s]["path"]); continue
+            if p is None: _missing(s, root, cfg, rep); continue
             recs = load_synthetic(p, cfg.synthetic)
         elif s.startswith("hub:"): recs = load_hub(s[4:])
         else: raise ValueError(f"data.sources: unknown source {s!r}; expected ec-guide, shopping-mmlu, synthetic or hub:<id>")
@@ -496,14 +503,14 @@ def _counts(recs):
 
 def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, or a loaded `Recipe`
                   data_dir:str|Path|None=None, # data folder; else `KDDCUP24_DATA`
-                  out_dir:str|Path|None=None, # output folder; default `runs/track{N}/data`
+                  out_dir:str|Path|None=None, # output folder; default `runs/<recipe name>/data`
                   plots:bool=True, # write `lengths.png`
                  ) -> dict:
     "Build a track's mixture into `out_dir` (train.jsonl, valid.jsonl, card.json, lengths.png), atomically; return the card."
     from kddcup24.core import atomic_dir, runs_dir
     rc = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     cfg, root = rc.data, find_data_dir(data_dir)
-    out = Path(out_dir) if out_dir else runs_dir(rc.track)/"data"
+    out = Path(out_dir) if out_dir else runs_dir(rc.name)/"data"
     t0 = time.time()
     pool, rep = curate(root, cfg)
     for t, w in cfg.type_weights.items():

@@ -6,12 +6,13 @@
 from __future__ import annotations
 import os, shutil, tempfile, time
 from pathlib import Path
-from .core import atomic_dir
-from .train import peak_rss_gib
+from .core import as_recipe, atomic_dir
+from .run import (ModelRef, eval_sets, interpolate, peak_rss_gib, read_metrics, run_folder, score,
+                          update_metrics)
 
 # %% auto #0
-__all__ = ['average_adapters', 'save_model_dir', 'merge_adapters', 'wise_ft', 'interpolate', 'overall', 'choose_alpha',
-           'sweep_alpha', 'plot_sweep', 'eval_sets', 'same_weights', 'adapter_checkpoints', 'run_ensemble', 'add_cli']
+__all__ = ['average_adapters', 'save_model_dir', 'merge_adapters', 'wise_ft', 'overall', 'choose_alpha', 'sweep_refs',
+           'sweep_rows', 'plot_sweep', 'same_weights', 'adapter_checkpoints', 'run_ensemble', 'add_cli']
 
 # %% ../nbs/05_ensemble.ipynb #8dfc675f
 def average_adapters(model, # the base model (a transformers `PreTrainedModel`)
@@ -45,11 +46,20 @@ def merge_adapters(base:str, # base model: hub id, folder or embedded name
                    adapter_dirs:list, # adapters to average
                    out:str|Path, # folder for the merged model
                    dtype:str="float32", # dtype to merge and save in
+                   adapter_out:str|Path|None=None, # also save the averaged adapter here (vLLM serves it as a LoRA request)
                   ) -> Path:
     "Average `adapter_dirs`, merge them into the base weights and save a plain HF folder."
     from kddcup24.models import load_model
     model, tok = load_model(base, dtype=dtype)
-    return save_model_dir(average_adapters(model, adapter_dirs).merge_and_unload(), tok, out)
+    pm = average_adapters(model, adapter_dirs)
+    if adapter_out is not None:
+        with atomic_dir(adapter_out) as tmp:
+            pm.save_pretrained(tmp, selected_adapters=[pm.active_adapter], safe_serialization=True)
+            sub = Path(tmp)/pm.active_adapter  # PEFT files an adapter not named "default" in a subfolder
+            if sub.is_dir():
+                for f in sub.iterdir(): os.replace(f, Path(tmp)/f.name)
+                sub.rmdir()
+    return save_model_dir(pm.merge_and_unload(), tok, out)
 
 # %% ../nbs/05_ensemble.ipynb #2793c4d6
 def wise_ft(base:str|Path, # base model (hub id, folder or embedded name)
@@ -73,20 +83,6 @@ def wise_ft(base:str|Path, # base model (hub id, folder or embedded name)
                                                safe_serialization=True, trust_remote_code=False, quiet=True, write_model_card=False))
     return Path(out)
 
-def interpolate(base_model, ft_model, # two models of the same architecture
-                alpha:float, # a
-               ):
-    "`base_model` with its weights replaced in place by (1-a)·W_base + a·W_ft (mergekit's arithmetic)."
-    import torch
-    ft = ft_model.state_dict()
-    w = torch.tensor([1 - alpha, alpha], dtype=torch.float32)
-    with torch.no_grad():
-        for k, p in base_model.state_dict().items():
-            r = torch.zeros_like(p, dtype=torch.float32)
-            r.addcmul_(p, w[0]).addcmul_(ft[k], w[1]).div_(w.sum())
-            p.copy_(r.to(p.dtype))
-    return base_model
-
 # %% ../nbs/05_ensemble.ipynb #41c03775
 def overall(report:dict) -> float:
     "One number for a report: track 5 when tracks are known, else the mean task score."
@@ -101,27 +97,20 @@ def choose_alpha(scores:dict) -> float:
     return min(a for a, s in scores.items() if s >= best - 1e-12)
 
 # %% ../nbs/05_ensemble.ipynb #e20d63bc
-def sweep_alpha(base:str|Path, # base model
-                ft:str|Path, # fine-tuned (merged) model folder
-                grid:list, # values of a
-                eval_sets:dict, # name -> records to answer
-                predict, # `predict(model, tok, recs) -> responses`
-               ) -> list[dict]:
-    "Score every a of `grid` on every eval set: rows of `{alpha, set, score, report, seconds}`."
-    from kddcup24.models import load_model
-    from kddcup24.shopbench import evaluate_records
-    ftm, tok = load_model(ft)
-    rows = []
-    for a in grid:
-        m = interpolate(load_model(base)[0], ftm, a)
-        for name, recs in eval_sets.items():
-            t0 = time.perf_counter(); res = predict(m, tok, recs); dt = time.perf_counter() - t0
-            rep, _ = evaluate_records([{**r, "response": s} for r, s in zip(recs, res)])
-            rows.append({"alpha": a, "set": name, "score": overall(rep), "report": rep, "seconds": dt})
-        del m
-    return rows
+def sweep_refs(base:str, # the base model
+               adapter:str|Path, # the averaged adapter
+               merged:str|Path, # the same merged into the base
+               grid:list, # values of a
+              ) -> dict:
+    "The wise-ft models of a sweep as references, `{a: ModelRef}`: vLLM serves each as a scaled LoRA request, transformers interpolates."
+    return {a: ModelRef(base, adapter=str(adapter), merged=str(merged), alpha=a, name=f"wise_ft_{a}") for a in grid}
 
-def plot_sweep(rows:list[dict], # `sweep_alpha` rows
+def sweep_rows(res:dict, refs:dict, split:str) -> list[dict]:
+    "Rows `{alpha, set, score, report, seconds}` of a `score` result over sweep references."
+    return [{"alpha": a, "set": split, "score": overall(res[x.label][split]), "report": res[x.label][split],
+             "seconds": res[x.label][f"{split}_s"]} for a, x in refs.items()]
+
+def plot_sweep(rows:list[dict], # `sweep_rows` rows
                chosen:float|None=None, # the chosen a, marked on the plot
                title:str="", # plot title
                path:str|Path|None=None, # save the figure here (PNG)
@@ -141,18 +130,6 @@ def plot_sweep(rows:list[dict], # `sweep_alpha` rows
     return fig
 
 # %% ../nbs/05_ensemble.ipynb #bd3b60c9
-def eval_sets(track:int, # track id 1-5
-              data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
-              limit:int=0, # keep only the first N records of each set (smoke runs)
-             ) -> dict:
-    "The track's dev questions and, once a mixture exists in its run folder, its validation split."
-    from kddcup24.core import runs_dir
-    from kddcup24.train import dev_questions, load_mixture, mixture_for_track
-    sets = {"dev": dev_questions(track, data_dir)}
-    mix = runs_dir(track)/"data"
-    if (mix/"card.json").exists(): sets["valid"] = mixture_for_track(load_mixture(mix)[1], track)
-    return {k: v[:limit] if limit else v for k, v in sets.items()}
-
 def same_weights(a:str|Path, b:str|Path) -> bool:
     "Whether two adapter folders hold byte-identical `adapter_model.safetensors`."
     import hashlib
@@ -174,21 +151,20 @@ def run_ensemble(track:int, # track id 1-5
                  limit:int=0, # answer only the first N records of each eval set (smoke runs)
                 ) -> dict:
     "Ensemble, sweep and choose a, save the merged model, record stages `ensemble` and `wise_ft`."
-    from kddcup24.core import load_recipe, runs_dir
-    from kddcup24.train import update_metrics, read_metrics
-    from kddcup24.inference import predict_records
-    rc = load_recipe(recipe or f"track{track}")
-    rd = runs_dir(track); rd.mkdir(parents=True, exist_ok=True)
-    ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype)
-    sets = eval_sets(track, data_dir, limit)
+    rc = as_recipe(recipe, track)
+    rd = run_folder(rc, track)
+    ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype, adapter_out=rd/"ensemble_adapter")
+    sets = eval_sets(track, rd, data_dir, limit)
     pick = "valid" if "valid" in sets else "dev"
     grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]
-    pred = lambda m, t, r: predict_records(r, m, t, rc)
     # a is chosen on `pick` alone; dev is answered only at the chosen a and at 1 (the ensemble), which keeps the
     # stage within minutes on 2 CPU cores; a = 0 is the base model, already scored by the zero-shot stage
-    rows = sweep_alpha(rc.model.base, ft, sorted(set(grid) | {1.0}), {pick: sets[pick]}, pred)
+    refs = sweep_refs(rc.model.base, rd/"ensemble_adapter", ft, sorted(set(grid) | {1.0}))
+    rows = sweep_rows(score({pick: sets[pick]}, list(refs.values()), rc), refs, pick)
     a = choose_alpha({r["alpha"]: r["score"] for r in rows if r["set"] == pick and r["alpha"] in grid})
-    if pick != "dev": rows += sweep_alpha(rc.model.base, ft, sorted({a, 1.0}), {"dev": sets["dev"]}, pred)
+    if pick != "dev":
+        dev_refs = {x: refs[x] for x in sorted({a, 1.0})}
+        rows += sweep_rows(score({"dev": sets["dev"]}, list(dev_refs.values()), rc), dev_refs, "dev")
     done = read_metrics(rd)["stages"] if not limit else {}  # earlier stages' scores (not comparable on a smoke subset)
     zs = done.get("zero_shot")
     if zs: rows += [{"alpha": 0.0, "set": n, "score": overall(r), "report": r} for n, r in (("dev", zs), ("valid", zs.get("valid"))) if r]
@@ -196,16 +172,14 @@ def run_ensemble(track:int, # track id 1-5
     plot_sweep(rows, a, f"track {track}: wise-ft sweep", rd/"wise_ft_sweep.png")
     singles = {}  # each adapter alone, to check the ensemble against the best of them
     if "valid" in sets:
-        from kddcup24.models import load_model
-        from kddcup24.shopbench import evaluate_records
         sft = done.get("sft")
+        todo = []
         for ad in adapters:
-            if sft and sft.get("valid") and same_weights(ad, rd/"sft"):  # the last checkpoint is the final adapter
-                singles[str(ad)] = overall(sft["valid"]); continue
-            m1, t1 = load_model(rc.model.base, dtype=rc.model.dtype)
-            m1 = average_adapters(m1, [ad]).merge_and_unload()
-            res = predict_records(sets["valid"], m1, t1, rc)
-            singles[str(ad)] = overall(evaluate_records([{**r, "response": x} for r, x in zip(sets["valid"], res)])[0])
+            if sft and sft.get("valid") and same_weights(ad, rd/"sft"): singles[str(ad)] = overall(sft["valid"])  # the final adapter
+            else: todo.append(ModelRef(rc.model.base, adapter=str(ad), name=f"single_{len(todo)}"))
+        res = score({"valid": sets["valid"]}, todo, rc) if todo else {}
+        singles.update({x.adapter: overall(res[x.label]["valid"]) for x in todo})
+        singles = {str(ad): singles[str(ad)] for ad in adapters}
     row = lambda al, name: next((r for r in rows if r["alpha"] == al and r["set"] == name), {})
     rep = lambda al, name: row(al, name).get("report")
     secs = row(a, "dev").get("seconds")  # the merged model's time on dev, which the AWQ stage compares against

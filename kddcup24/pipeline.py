@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
-from .core import atomic_write, get_track, runs_dir
+from .core import as_recipe, atomic_write, get_track, runs_dir
+from .run import git_commit, run_folder, stage_done
 
 # %% auto #0
 __all__ = ['STAGES', 'PACKAGES', 'SIDEBAR_CSS', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'run_pipeline',
@@ -17,11 +18,8 @@ __all__ = ['STAGES', 'PACKAGES', 'SIDEBAR_CSS', 'Stage', 'select_stages', 'packa
 
 # %% ../nbs/10_pipeline.ipynb #d386728e
 def _stages_done(*names):
-    "A completion check: every named stage is recorded in the run's metrics."
-    def done(rd:Path) -> bool:
-        p = rd/"metrics.json"
-        return p.exists() and all(n in json.loads(p.read_text()).get("stages", {}) for n in names)
-    return done
+    "A completion check: every named stage is recorded in the run's metrics (`kddcup24.run.stage_done`)."
+    return lambda rd: stage_done(rd, *names)
 
 @dataclass(frozen=True)
 class Stage:
@@ -70,18 +68,26 @@ def run_pipeline(track:int, # track id 1-5
                  force:bool=False, # rerun stages whose outputs are complete
                  data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
                  kernel:str="python3", # Jupyter kernel
+                 hardware:str|None=None, # a `kddcup24.plan` hardware profile (default: detected)
+                 check_plan:bool=True, # refuse to start when the plan says a stage does not fit
                 ) -> dict:
-    "Run the stage notebooks for a track into `runs/track{N}/`; return the timings."
+    "Show the plan, then run the stage notebooks for a track into `runs/<recipe name>/`; return the timings."
     import papermill as pm
+    from kddcup24 import plan as planner
     get_track(track)
-    rd = runs_dir(track).resolve(); rd.mkdir(parents=True, exist_ok=True)
-    os.environ["KDDCUP24_RUNS"] = str(rd.parent)  # the kernels run in nbs/: make the run folder absolute
+    r = as_recipe(recipe, track)
+    if r.track != track: raise RuntimeError(f"recipe {r.name} is for track {r.track}, not {track}")
+    pl = planner.plan(r, hardware or planner.detect_hardware())
+    print(planner.format_plan(pl), file=sys.stderr)
+    if check_plan and not pl["fits"]:
+        raise RuntimeError(f"the plan for {r.name} on {pl['hardware']} does not fit (above); choose other hardware or recipe, or pass --ignore-plan")
     if data_dir: os.environ["KDDCUP24_DATA"] = str(Path(data_dir).resolve())
-    params = {"track": track, **({"recipe": recipe} if recipe else {})}
+    rd = run_folder(r, track).resolve()
+    os.environ["KDDCUP24_RUNS"] = str(rd.parent)  # the kernels run in nbs/: make the run folder absolute
+    params = {"track": track, "recipe": str(Path(recipe).resolve()) if recipe and Path(recipe).exists() else r.name}
     info_p = rd/"pipeline.json"
     info = json.loads(info_p.read_text()) if info_p.exists() else {}
-    from kddcup24.train import git_commit
-    info.update(track=track, recipe=recipe or f"track{track}", git_commit=git_commit(), packages=package_versions())
+    info.update(track=track, recipe=r.name, git_commit=git_commit(), packages=package_versions(), plan=pl)
     info.setdefault("stages", {})
     for st in select_stages(stages):
         if st.done(rd) and not force:
@@ -104,15 +110,17 @@ def run_pipeline(track:int, # track id 1-5
 
 def add_cli(sub):
     "Register `kddcup24 run`."
-    p = sub.add_parser("run", help="run the per-track pipeline notebooks through papermill into runs/track{N}/")
+    p = sub.add_parser("run", help="run the per-track pipeline notebooks through papermill into runs/<recipe name>/")
     p.add_argument("--track", type=int, required=True)
     p.add_argument("--recipe", default=None)
     p.add_argument("--stages", nargs="+", default=None, help=f"subset of {[s.name for s in STAGES]}")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs are complete")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--kernel", default="python3")
+    p.add_argument("--hardware", default=None, help="hardware profile for the plan (`kddcup24 plan`; default: detected)")
+    p.add_argument("--ignore-plan", action="store_true", help="start even when the plan says a stage does not fit")
     def go(a):
-        try: run_pipeline(a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel)
+        try: run_pipeline(a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel, a.hardware, not a.ignore_plan)
         except RuntimeError as e: print(f"kddcup24 run: {e}", file=sys.stderr); sys.exit(1)
     p.set_defaults(func=go)
     add_docs_cli(sub)

@@ -6,7 +6,8 @@
 from __future__ import annotations
 import contextlib, json, os, shutil, tempfile, time
 from pathlib import Path
-from .core import atomic_dir
+from .core import as_recipe, atomic_dir
+from .run import ModelRef, eval_sets, load_mixture, read_metrics, run_folder, score, update_metrics
 
 # %% auto #0
 __all__ = ['cpu_safe_calibration', 'calibration_texts', 'awq_recipe', 'quantize_awq', 'dir_size_mb', 'timed_eval', 'run_quantize',
@@ -58,12 +59,14 @@ def quantize_awq(model_dir:str|Path, # merged model folder (or any model `load_m
                  texts:list[str], # calibration texts
                  bits:int=4, group_size:int=128, zero_point:bool=True, ignore:list=("lm_head",),
                  max_seq_length:int=512, # calibration truncation
+                 dtype:str="float32", # the dtype the model is held in on the host (bfloat16 for a GPU recipe: never fp32 for a 72B)
                 ) -> Path:
     "AWQ-quantize a model with llm-compressor and save it in compressed-tensors format."
     from datasets import Dataset
     from llmcompressor import oneshot
     from kddcup24.models import load_model
-    model, tok = load_model(model_dir)
+    # the model stays on the host; llm-compressor's sequential pipeline onloads one decoder layer at a time to the GPU, if any
+    model, tok = load_model(model_dir, dtype=dtype)
     ds = Dataset.from_dict(tok(texts, truncation=True, max_length=max_seq_length))
     with cpu_safe_calibration():
         oneshot(model=model, dataset=ds, recipe=awq_recipe(bits, group_size, zero_point, ignore),
@@ -80,15 +83,10 @@ def timed_eval(model_dir:str|Path, # model folder
                sets:dict, # name -> records
                rc, # the recipe (inference settings)
               ) -> dict:
-    "Load a model and answer every eval set through the engine: reports, load time, seconds per question, size."
-    from kddcup24.models import load_model
-    from kddcup24.inference import predict_records
-    from kddcup24.shopbench import evaluate_records
-    t0 = time.time(); model, tok = load_model(model_dir); out = {"load_s": round(time.time() - t0, 2), "size_mb": round(dir_size_mb(model_dir), 1)}
-    for name, recs in sets.items():
-        t0 = time.time(); res = predict_records(recs, model, tok, rc); dt = time.time() - t0
-        out[name] = evaluate_records([{**r, "response": s} for r, s in zip(recs, res)])[0]
-        out[f"{name}_s_per_question"] = round(dt / max(len(recs), 1), 3)
+    "Score a model folder on every eval set through `kddcup24.run.score`: reports, load time, seconds per question, size."
+    s = score(sets, [ModelRef(str(model_dir), name="m")], rc)["m"]
+    out = {"load_s": s["load_s"], "size_mb": round(dir_size_mb(model_dir), 1)}
+    for name, recs in sets.items(): out[name], out[f"{name}_s_per_question"] = s[name], round(s[f"{name}_s"] / max(len(recs), 1), 3)
     return out
 
 def run_quantize(track:int, # track id 1-5
@@ -98,28 +96,25 @@ def run_quantize(track:int, # track id 1-5
                  limit:int=0, # only the first N records of each eval set
                 ) -> dict:
     "Quantize the track's merged model, compare it with the unquantized one, record stage `awq`."
-    from kddcup24.core import load_recipe, runs_dir
-    from kddcup24.ensemble import eval_sets
     from kddcup24.models import load_tokenizer
-    from kddcup24.train import load_mixture, read_metrics, update_metrics
-    rc = load_recipe(recipe or f"track{track}"); qc = rc.quant
+    rc = as_recipe(recipe, track); qc = rc.quant
     bits, group_size = bits or qc.bits, group_size or qc.group_size
-    rd = runs_dir(track)
+    rd = run_folder(rc, track)
     merged = read_metrics(rd)["model_dirs"].get("merged")
     if not merged: raise FileNotFoundError(f"track {track}: no merged model in {rd/'metrics.json'}; run `kddcup24 ensemble` first")
     texts = calibration_texts(load_mixture(rd/"data")[0], load_tokenizer(merged), n=qc.calibration_samples)
     out = rd/"awq"
-    if method == "awq": quantize_awq(merged, out, texts, bits, group_size, qc.zero_point, qc.ignore, qc.max_seq_length)
+    if method == "awq": quantize_awq(merged, out, texts, bits, group_size, qc.zero_point, qc.ignore, qc.max_seq_length, rc.model.dtype)
     elif method == "autoawq": quantize_autoawq(merged, out, texts, bits, group_size, qc.zero_point)
     else: raise ValueError(f"unknown quantization method {method!r}: awq | autoawq")
-    sets = eval_sets(track, data_dir, limit)
+    sets = eval_sets(track, rd, data_dir, limit)
     q = timed_eval(out, sets, rc)
     # the unquantized model is the wise-ft stage's merged folder, already answered (and timed on dev) by the same
     # engine on this machine: its reports are reused, only its load time is measured here (saves minutes)
     wf = read_metrics(rd)["stages"].get("wise_ft") or {}
     if not limit and wf.get("dev_s_per_question") and ("valid" not in sets or wf.get("valid") is not None):
         from kddcup24.models import load_model
-        t0 = time.time(); load_model(merged)
+        t0 = time.time(); load_model(merged, dtype=rc.model.dtype)
         u = {"load_s": round(time.time() - t0, 2), "size_mb": round(dir_size_mb(merged), 1), "dev_s_per_question": wf["dev_s_per_question"],
              "dev": {k: wf[k] for k in ("tasks", "task_types", "tracks")}, **({"valid": wf["valid"]} if "valid" in sets else {}),
              "reused": "wise_ft"}

@@ -15,7 +15,7 @@ STAGES = ("zero_shot", "sft", "ensemble", "wise_ft", "awq")
 PAPER = {"leaderboard (winners)": {"1": 0.833, "2": 0.791, "3": 0.746, "4": 0.761, "5": 0.788},
          "zero-shot Qwen2-72B": {"1": 0.798, "2": 0.641, "3": 0.719, "4": 0.692, "5": 0.749}}
 
-def ablation(m:dict, # a run's metrics (`kddcup24.train.read_metrics`)
+def ablation(m:dict, # a run's metrics (`kddcup24.run.read_metrics`)
              split:str="dev", # dev | valid
             ) -> "pd.DataFrame":
     "Scores per track and task type (rows) for each stage present (columns)."

@@ -7,80 +7,21 @@ from __future__ import annotations
 import argparse, dataclasses, hashlib, json, os, random, resource, shutil, subprocess, sys, tempfile, time
 from collections import Counter, defaultdict
 from pathlib import Path
-from .core import (TASK_TYPES, atomic_dir, atomic_write, data_dir, get_track, load_recipe, recipe_dict, runs_dir, Recipe)
-from .shopbench import load_records, write_records, evaluate_records
+from .core import TASK_TYPES, Recipe, as_recipe, atomic_dir, atomic_write, data_dir, load_recipe
+from .shopbench import load_records, write_records
+from .run import (ModelRef, dev_questions, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
+                          run_folder, score, update_metrics)
 from .prompts import chat_example, chat_messages, option_example
 
 # %% auto #0
-__all__ = ['EC_GUIDE_TYPE', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'metrics_path', 'read_metrics', 'update_metrics', 'stage_score',
-           'load_mixture', 'ec_guide_mixture', 'mixture_for_track', 'prepare_mixture', 'card_hash', 'fit_length',
+__all__ = ['EC_GUIDE_TYPE', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'ec_guide_mixture', 'prepare_mixture', 'card_hash', 'fit_length',
            'balance_types', 'to_dataset', 'option_examples', 'training_examples', 'sft_config', 'peft_config',
-           'load_base', 'make_trainer', 'last_checkpoint', 'StopAt', 'TimeLimit', 'train_adapter', 'predict',
-           'evaluate_model', 'dev_questions', 'git_commit', 'peak_rss_gib', 'plot_loss', 'train_track', 'compare',
-           'plot_compare', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark', 'cmd_train', 'add_cli',
-           'main']
+           'load_base', 'make_trainer', 'last_checkpoint', 'StopAt', 'TimeLimit', 'train_adapter', 'plot_loss',
+           'train_track', 'compare', 'plot_compare', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark',
+           'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #6677e56d
-def metrics_path(run_dir:str|Path) -> Path:
-    "The metrics file of a run folder."
-    return Path(run_dir)/"metrics.json"
-
-def read_metrics(run_dir:str|Path) -> dict:
-    "The run's metrics (`{'stages': {}, 'model_dirs': {}}` when none yet); a corrupt file is an error naming it."
-    p = metrics_path(run_dir)
-    if not p.exists(): return {"stages": {}, "model_dirs": {}}
-    try: m = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e: raise ValueError(f"{p}: not valid JSON: {e.msg}") from None
-    if not isinstance(m, dict) or not isinstance(m.get("stages"), dict): raise ValueError(f"{p}: field 'stages': missing or not a mapping")
-    m.setdefault("model_dirs", {})
-    return m
-
-def update_metrics(run_dir:str|Path, # the run folder
-                   stage:str|None=None, # stage name: zero_shot, sft, ensemble, wise_ft, awq
-                   report:dict|None=None, # `evaluate_records(...)[0]` on the dev questions
-                   valid:dict|None=None, # the same on the validation split
-                   model_dir:tuple[str, str|Path]|None=None, # (name, folder), e.g. ("sft", run/"sft")
-                   **extra, # other fields stored in the stage entry (timings, ...)
-                  ) -> dict:
-    "Add a stage's reports and/or a model folder to `metrics.json`, atomically; return the new content."
-    m = read_metrics(run_dir)
-    if stage is not None:
-        e = dict(report or {})
-        if valid is not None: e["valid"] = valid
-        m["stages"][stage] = {**e, **extra}
-    if model_dir is not None: m["model_dirs"][model_dir[0]] = str(Path(model_dir[1]).absolute())
-    atomic_write(metrics_path(run_dir), json.dumps(m, indent=1))
-    return m
-
-def stage_score(m:dict, stage:str, track:int|str=5, split:str="dev") -> float|None:
-    "A stage's track score on the dev questions (`split='dev'`) or the validation split (`'valid'`)."
-    e = m["stages"].get(stage)
-    if e is None: return None
-    rep = e.get("valid") if split == "valid" else e
-    return (rep or {}).get("tracks", {}).get(str(track))
-
-# %% ../nbs/04_train.ipynb #d9c69964
 EC_GUIDE_TYPE = {"MCQ": "multiple-choice", "Generation": "generation", "Retrieval": "retrieval", "NER": "named_entity_recognition", "Ranking": "ranking"}
-
-def _example(r, where):
-    "Check a mixture record has TRL conversational prompt/completion fields."
-    for k in ("prompt", "completion", "task_type"):
-        if k not in r: raise ValueError(f"{where}: field {k!r}: missing (build the mixture with `kddcup24 data`)")
-    if not (isinstance(r["prompt"], list) and isinstance(r["completion"], list) and r["completion"]):
-        raise ValueError(f"{where}: field 'prompt'/'completion': expected lists of chat messages")
-    return r
-
-def load_mixture(folder:str|Path, # a folder with train.jsonl, valid.jsonl, card.json
-                ) -> tuple[list[dict], list[dict], dict]:
-    "Read a mixture folder: (train records, valid records, card)."
-    folder = Path(folder)
-    for n in ("train.jsonl", "valid.jsonl", "card.json"):
-        if not (folder/n).exists(): raise FileNotFoundError(f"{folder/n} missing: not a mixture folder")
-    out = []
-    for n in ("train.jsonl", "valid.jsonl"):
-        recs = load_records(folder/n, validate=False)
-        out.append([_example(r, f"{folder/n}:{i}") for i, r in enumerate(recs, 1)])
-    return out[0], out[1], json.loads((folder/"card.json").read_text(encoding="utf-8"))
 
 def ec_guide_mixture(out_dir:str|Path, # where to write train.jsonl, valid.jsonl, card.json
                      size:int=2000, # training records
@@ -115,10 +56,6 @@ def ec_guide_mixture(out_dir:str|Path, # where to write train.jsonl, valid.jsonl
             "types": dict(Counter(r["task_type"] for r in train)), "sources": dict(Counter(r["source"] for r in train))}
     atomic_write(out/"card.json", json.dumps(card, indent=1))
     return out
-
-def mixture_for_track(recs:list[dict], track:int) -> list[dict]:
-    "Records a track trains on: all for track 5, else those tagged with the track (untagged records count for every track)."
-    return recs if track == 5 else [r for r in recs if not r.get("tracks") or track in r["tracks"]]
 
 # %% ../nbs/04_train.ipynb #fa653c4e
 def prepare_mixture(r:Recipe, # the recipe (its `data` section sizes the mixture)
@@ -211,7 +148,7 @@ def sft_config(r:Recipe, out_dir:str|Path, # recipe and checkpoint folder
     args = dict(output_dir=str(out_dir), per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.grad_accum,
                 learning_rate=t.lr, num_train_epochs=t.epochs, max_steps=t.max_steps if max_steps is None else max_steps,
                 warmup_steps=t.warmup_ratio, lr_scheduler_type=t.lr_scheduler, logging_steps=1, save_strategy="steps",
-                save_steps=t.save_steps, save_total_limit=2, seed=t.seed, data_seed=t.seed, max_length=t.max_length,
+                save_steps=t.save_steps, save_total_limit=max(2, r.merge.n_adapters), seed=t.seed, data_seed=t.seed, max_length=t.max_length,
                 packing=t.packing, padding_free=pf or t.packing,
                 train_sampling_strategy="group_by_length" if t.group_by_length else "random",
                 gradient_checkpointing=t.gradient_checkpointing, bf16=gpu and r.model.dtype == "bfloat16",
@@ -311,47 +248,7 @@ def train_adapter(r:Recipe, recs:list[dict], ckpt_dir:str|Path, # recipe, traini
     tok.padding_side = "left"
     return tr.model, tok, tr, out
 
-# %% ../nbs/04_train.ipynb #ad727775
-def predict(recs:list[dict], model, tok, r:Recipe) -> list[str]:
-    "Responses through the inference engine (`kddcup24.inference.predict_records`), else plain greedy chat generation."
-    try: from kddcup24.inference import predict_records
-    except ImportError: predict_records = None
-    if predict_records is not None: return predict_records(recs, model, tok, r)
-    from kddcup24.predict import generate
-    out = [None] * len(recs)
-    for t in TASK_TYPES:
-        idx = [i for i, x in enumerate(recs) if x["task_type"] == t]
-        if not idx: continue
-        ps = [tok.apply_chat_template(chat_messages(recs[i]["input_field"], t), tokenize=False, add_generation_prompt=True) for i in idx]
-        for i, s in zip(idx, generate(model, tok, ps, r.inference.max_new_tokens.get(t, 50), r.inference.batch_size)): out[i] = s.strip()
-    return out
-
-def evaluate_model(recs:list[dict], model, tok, r:Recipe, # questions, model, tokenizer, recipe
-                   out:str|Path|None=None, # also write the records with `response`
-                  ) -> dict:
-    "Answer and score `recs`: the `evaluate_records` report."
-    model.eval()
-    res = predict(recs, model, tok, r)
-    recs = [{**x, "response": s} for x, s in zip(recs, res)]
-    if out: write_records(out, [{k: v for k, v in x.items() if k not in ("prompt", "completion")} for x in recs])
-    return evaluate_records(recs)[0]
-
-def dev_questions(track:int, data:str|Path|None=None) -> list[dict]:
-    "The public development questions of a track (all 96 for track 5)."
-    recs = load_records(data_dir(data)/"shopbench"/"development.json")
-    return recs if track == 5 else [x for x in recs if get_track(x["track"]).id == track]
-
 # %% ../nbs/04_train.ipynb #ecb2c406
-def git_commit() -> str|None:
-    "The current git commit of the working tree, if any."
-    try: return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                               cwd=Path(__file__).parent if "__file__" in globals() else None).stdout.strip()
-    except Exception: return None
-
-def peak_rss_gib() -> float:
-    "Peak resident memory of this process so far, GiB (Linux reports KiB)."
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
 def plot_loss(history:list[dict], path:str|Path) -> Path:
     "Save the training loss curve as a PNG (atomically)."
     import matplotlib; matplotlib.use("Agg")
@@ -366,11 +263,17 @@ def plot_loss(history:list[dict], path:str|Path) -> Path:
 
 def _is_main(): return int(os.environ.get("RANK", 0)) == 0
 
+def _score_stage(run, stage, ref, r, sets, model=None, **extra):
+    "Score one model on the run's eval sets through `kddcup24.run.score` and record it as `stage` (responses in `<stage>.<set>.jsonl`)."
+    t0 = time.time()
+    s = score(sets, [dataclasses.replace(ref, name=stage)], r, out_dir=run, model=model)[stage]
+    return update_metrics(run, stage, s["dev"], s.get("valid"), seconds=round(time.time() - t0, 1), **extra)
+
 def train_track(track:int, # ShopBench track 1-5
                 recipe:str|Path|None=None, # recipe name or path (default `track{N}`)
                 overrides:list[str]=(), # `section.key=value` recipe overrides
                 resume:bool=False, # continue from the last checkpoint
-                run_dir:str|Path|None=None, # default `runs_dir(track)`
+                run_dir:str|Path|None=None, # default `runs/<recipe name>`
                 data:str|Path|None=None, # data folder
                 max_steps:int|None=None, # override the recipe's step count
                 valid_limit:int|None=None, # score only the first N validation records (None: all)
@@ -379,22 +282,19 @@ def train_track(track:int, # ShopBench track 1-5
                 mixture:str|Path|None=None, # a prepared mixture folder (default: build `run_dir/data` with `kddcup24.data`)
                ) -> dict:
     "Train a track's adapter and record the run; return `metrics.json`."
-    r = load_recipe(recipe or f"track{track}", list(overrides))
+    r = as_recipe(recipe, track, overrides)
     if r.track != track: raise ValueError(f"recipe {r.name} is for track {r.track}, not {track}")
-    run = Path(run_dir or runs_dir(track)); run.mkdir(parents=True, exist_ok=True)
-    import yaml
-    if _is_main(): atomic_write(run/"recipe.yaml", yaml.safe_dump(recipe_dict(r), sort_keys=False))
+    run = run_folder(r, track, run_dir)
     mix = Path(mixture) if mixture else prepare_mixture(r, run/"data", data)
     train, valid, card = load_mixture(mix)
     train, valid = mixture_for_track(train, track), mixture_for_track(valid, track)[:valid_limit]
     info = {"track": track, "recipe": r.name, "seed": r.train.seed, "git_commit": git_commit(), "data_card_sha256": card_hash(mix),
             "mixture": str(mix), "n_train": len(train), "n_valid": len(valid), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    sets, hf = {"dev": dev_questions(track, data)[:dev_limit], "valid": valid}, r.inference.backend == "transformers"
+    zero_shot = evaluate and _is_main() and "zero_shot" not in read_metrics(run)["stages"]
+    if zero_shot and not hf: _score_stage(run, "zero_shot", ModelRef(r.model.base), r, sets)  # vLLM before the trainer takes the GPU
     model, tok = load_base(r)
-    dev = dev_questions(track, data)[:dev_limit]
-    if evaluate and _is_main() and "zero_shot" not in read_metrics(run)["stages"]:
-        t0 = time.time()
-        rep = evaluate_model(dev, model, tok, r, run/"zero_shot.dev.jsonl")
-        update_metrics(run, "zero_shot", rep, evaluate_model(valid, model, tok, r, run/"zero_shot.valid.jsonl"), seconds=round(time.time() - t0, 1))
+    if zero_shot and hf: _score_stage(run, "zero_shot", ModelRef(r.model.base), r, sets, model=(model, tok))
     ck = last_checkpoint(run/"checkpoints") if resume else None
     st0 = json.loads((ck/"trainer_state.json").read_text()) if ck else {}
     t0 = time.time()
@@ -414,11 +314,17 @@ def train_track(track:int, # ShopBench track 1-5
     print(f"trained steps {info['start_step']}-{info['steps']} in {secs:.0f} s, {info['tokens_per_second']} tokens/s, peak memory {info['peak_rss_gib']} GiB", file=sys.stderr)
     m = update_metrics(run, model_dir=("sft", run/"sft"))
     if evaluate:
-        t0 = time.time()
-        rep = evaluate_model(dev, pm, tok, r, run/"sft.dev.jsonl")
-        m = update_metrics(run, "sft", rep, evaluate_model(valid, pm, tok, r, run/"sft.valid.jsonl"),
-                           seconds=round(time.time() - t0, 1), train_seconds=info["train_seconds"], peak_rss_gib=info["peak_rss_gib"])
+        # the transformers backend scores the adapter just fitted, in memory; vLLM serves the saved one as a LoRA request
+        if not hf: del pm, model, tr; _free_accelerator()
+        m = _score_stage(run, "sft", ModelRef(r.model.base, adapter=str(run/"sft")), r, sets, model=(pm, tok) if hf else None,
+                         train_seconds=info["train_seconds"], peak_rss_gib=info["peak_rss_gib"])
     return m
+
+def _free_accelerator():
+    "Give the GPU memory of freed models back (before vLLM claims its share)."
+    import gc, torch
+    gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
 
 # %% ../nbs/04_train.ipynb #46903908
 def compare(m:dict, stages:list[str]=("zero_shot", "sft")) -> "pd.DataFrame":

@@ -31,3 +31,33 @@ def test_vllm_loads_awq(tmp_path):
                        env={**ENV, "OMP_NUM_THREADS": "1"}, timeout=600, cwd=ROOT)  # llm-compressor: the main environment
     assert r.returncode == 0, r.stderr[-5000:]
     assert "vLLM backend OK (quantized)" in run_check(out)
+
+def test_score_path_vllm(tmp_path):
+    """Issue 14: `kddcup24.run.answer` with backend vllm (run in the vLLM environment) gives the transformers backend's answers for a base,
+    a LoRA adapter (a LoRA request) and wise-ft at a = 0.5 (the adapter scaled), and the vLLM content-free calibration."""
+    vllm_python()
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from kddcup24.core import load_recipe
+    from kddcup24.models import load_model, tiny_qwen2
+    from kddcup24.run import ModelRef, answer
+    sys.path.insert(0, str(ROOT/"tests"))
+    from vllm_check import QS
+    tiny = tiny_qwen2(tmp_path/"tiny", hidden=128)
+    torch.manual_seed(0)
+    m, tok = load_model(tiny)
+    pm = get_peft_model(m, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", init_lora_weights=False))
+    pm.save_pretrained(tmp_path/"ad")
+    pm.merge_and_unload().save_pretrained(tmp_path/"merged"); tok.save_pretrained(tmp_path/"merged")
+    refs = [ModelRef(str(tiny), name="base"), ModelRef(str(tiny), adapter=str(tmp_path/"ad"), name="sft"),
+            ModelRef(str(tiny), adapter=str(tmp_path/"ad"), merged=str(tmp_path/"merged"), alpha=0.5, name="wise")]
+    r = load_recipe("track5", [f"model.base={tiny}"])
+    os.environ.update({"OMP_NUM_THREADS": "2", "VLLM_CPU_KVCACHE_SPACE": "1"})
+    v = answer({"q": QS}, refs, r, backend="vllm", max_model_len=1024, max_num_seqs=8, enforce_eager=True, gpu_memory_utilization=0.15)
+    h = answer({"q": QS}, refs, r, backend="transformers")
+    for x in refs:
+        hv, vv = h[x.label]["q"]["responses"], v[x.label]["q"]["responses"]
+        print(x.label, "transformers:", hv, "\n     vllm:        ", vv)
+        assert vv[:3] == hv[:3], (x.label, hv, vv)  # multiple choice (PMI), ranking, retrieval: constrained, so exactly equal
+        assert len(vv) == len(QS) and all(isinstance(s, str) for s in vv)
+    assert v["sft"]["q"]["responses"] != v["base"]["q"]["responses"] or h["sft"]["q"]["responses"] == h["base"]["q"]["responses"]

