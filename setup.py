@@ -13,9 +13,10 @@ def reqs(key):
 licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
 statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable", "6 - Mature", "7 - Inactive"]
 lic = licenses[cfg["license"]]
-extras = {k: reqs(f"{k}_requirements") for k in ("train", "merge", "quant", "autoawq", "vllm", "docs", "dev")}
+extras = {k: reqs(f"{k}_requirements") for k in ("train", "merge", "quant", "autoawq", "vllm", "gpu", "docs", "dev")}
 # `cpu`: everything the CPU pipeline runs with (training, merging, llm-compressor AWQ, docs; vLLM lives in its own venv)
 extras["cpu"] = extras["train"] + extras["merge"] + extras["quant"] + extras["docs"]
+extras["gpu"] = extras["train"] + extras["merge"] + extras["quant"] + extras["gpu"]  # the paper's setting; a CPU install never needs it
 extras["all"] = extras["cpu"] + extras["dev"]
 
 setuptools.setup(
@@ -31,9 +32,10 @@ setuptools.setup(
     author=cfg["author"],
     author_email=cfg["author_email"],
     keywords=cfg["keywords"],
-    packages=setuptools.find_packages(include=["kddcup24", "kddcup24.*"]),
+    # the data folders are listed as packages of their own, so setuptools does not warn that they are importable but undeclared
+    packages=setuptools.find_packages(include=["kddcup24", "kddcup24.*"]) + ["kddcup24.recipes", "kddcup24.configs", "kddcup24.model_configs"],
     include_package_data=True,
-    package_data={"kddcup24": ["recipes/*.yaml", "configs/*.yaml"]},
+    package_data={"kddcup24.recipes": ["*.yaml"], "kddcup24.configs": ["*.yaml"], "kddcup24.model_configs": ["*.json"]},
     install_requires=reqs("requirements"),
     extras_require=extras,
     python_requires=">=" + cfg["min_python"],

@@ -11,8 +11,9 @@ from .run import (ModelRef, eval_sets, interpolate, peak_rss_gib, read_metrics, 
                           update_metrics)
 
 # %% auto #0
-__all__ = ['average_adapters', 'save_model_dir', 'merge_adapters', 'wise_ft', 'overall', 'choose_alpha', 'sweep_refs',
-           'sweep_rows', 'plot_sweep', 'same_weights', 'adapter_checkpoints', 'run_ensemble', 'add_cli']
+__all__ = ['average_adapters', 'average_lora', 'torch_cat', 'model_folder', 'merge_lora', 'merge_adapters', 'wise_ft', 'overall',
+           'choose_alpha', 'sweep_refs', 'sweep_rows', 'plot_sweep', 'same_weights', 'adapter_checkpoints',
+           'run_ensemble', 'add_cli']
 
 # %% ../nbs/05_ensemble.ipynb #8dfc675f
 def average_adapters(model, # the base model (a transformers `PreTrainedModel`)
@@ -35,31 +36,90 @@ def average_adapters(model, # the base model (a transformers `PreTrainedModel`)
     return pm
 
 # %% ../nbs/05_ensemble.ipynb #85373aed
-def save_model_dir(model, tok, # a transformers model and its tokenizer
-                   out:str|Path, # destination folder (replaced atomically)
-                  ) -> Path:
-    "Save `model` and `tok` as a safetensors HF folder via a temp folder and rename."
-    with atomic_dir(out) as tmp: model.save_pretrained(tmp, safe_serialization=True); tok.save_pretrained(tmp)
+def average_lora(adapter_dirs:list, # PEFT LoRA adapter folders trained on one base
+                 out:str|Path, # folder for the averaged adapter (replaced atomically)
+                ) -> Path:
+    "PEFT's exact `cat` average computed on the saved adapter tensors alone: no base model is loaded (a 72B base never is)."
+    import json
+    from safetensors.torch import load_file, save_file
+    if not adapter_dirs: raise ValueError("average_lora needs at least one adapter folder")
+    cfgs, sds = [], []
+    for d in adapter_dirs:
+        f = Path(d)/"adapter_config.json"
+        if not f.exists(): raise FileNotFoundError(f"{d}: not a PEFT adapter folder (no adapter_config.json)")
+        cfgs.append(json.loads(f.read_text())); sds.append(load_file(str(Path(d)/"adapter_model.safetensors")))
+    if any(c.get("use_rslora") or c.get("use_dora") for c in cfgs): raise ValueError("average_lora: rsLoRA/DoRA adapters are not supported")
+    n, rank = len(adapter_dirs), sum(c["r"] for c in cfgs)
+    out_sd = {}
+    for k in sds[0]:
+        if ".lora_A." in k:  # as PEFT's cat: A_i scaled by the weight 1/n and the adapter's scaling, stacked; B_i side by side
+            out_sd[k] = torch_cat([sd[k] * (1 / n) * (c["lora_alpha"] / c["r"]) for sd, c in zip(sds, cfgs)], 0)
+        elif ".lora_B." in k: out_sd[k] = torch_cat([sd[k] for sd in sds], 1)
+        else: raise ValueError(f"{adapter_dirs[0]}: tensor {k} is neither lora_A nor lora_B")
+    cfg = {**cfgs[0], "r": rank, "lora_alpha": rank, "rank_pattern": {}, "alpha_pattern": {}}  # scaling 1: the factors carry it
+    with atomic_dir(out) as tmp:
+        save_file(out_sd, str(tmp/"adapter_model.safetensors"), metadata={"format": "pt"})
+        (tmp/"adapter_config.json").write_text(json.dumps(cfg, indent=1))
+    return Path(out)
+
+def torch_cat(xs, dim):
+    "torch.cat (imported on use)."
+    import torch
+    return torch.cat(xs, dim)
+
+def model_folder(name:str) -> Path:
+    "A local folder of model `name`: an embedded name or folder as it is, a hub id through huggingface_hub's cache (weights as safetensors)."
+    from kddcup24.models import resolve_model
+    p = Path(resolve_model(name))
+    if p.is_dir(): return p
+    from huggingface_hub import snapshot_download
+    return Path(snapshot_download(str(name), allow_patterns=["*.safetensors", "*.json", "*.txt", "*.model", "*.jinja"]))
+
+def merge_lora(base:str, # base model: hub id, folder or embedded name
+               adapter:str|Path, # a PEFT LoRA adapter trained on it
+               out:str|Path, # folder for the merged model (replaced atomically)
+               dtype:str|None=None, # dtype of the merged weights (default: the base's)
+              ) -> Path:
+    "W + s·B·A shard by shard over the base's safetensors: peak memory is one shard, never the whole model."
+    import json, shutil, torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    src, ad = model_folder(base), Path(adapter)
+    cfg = json.loads((ad/"adapter_config.json").read_text())
+    if cfg.get("use_rslora") or cfg.get("use_dora"): raise ValueError(f"{ad}: rsLoRA/DoRA adapters are not supported")
+    s = cfg["lora_alpha"] / cfg["r"]
+    with safe_open(str(ad/"adapter_model.safetensors"), "pt") as f: lora = {k: f.get_tensor(k) for k in f.keys()}
+    pairs = {k[len("base_model.model."):-len(".lora_A.weight")] + ".weight": (k, k.replace(".lora_A.", ".lora_B.")) for k in lora if ".lora_A." in k}
+    shards, used = sorted(src.glob("*.safetensors")), set()
+    if not shards: raise FileNotFoundError(f"{src}: no safetensors weights")
+    with atomic_dir(out) as tmp:
+        for f in src.iterdir():
+            if f.is_file() and f.suffix != ".safetensors": shutil.copy(f, tmp/f.name)  # config, tokenizer, shard index
+        for sh in shards:
+            with safe_open(str(sh), "pt") as f:
+                sd = {}
+                for k in f.keys():
+                    w = f.get_tensor(k)
+                    if k in pairs:  # as PEFT's merge: W += (B @ A) * scaling, computed in the weight's dtype (fp32 for 16-bit on CPU)
+                        a, b = (lora[x] for x in pairs[k]); ct = torch.float32 if w.dtype in (torch.bfloat16, torch.float16) else w.dtype
+                        w = (w.to(ct) + (b.to(ct) @ a.to(ct)) * s).to(w.dtype); used.add(k)
+                    sd[k] = w.to(getattr(torch, dtype)) if dtype else w
+            save_file(sd, str(tmp/sh.name), metadata={"format": "pt"})
+        if used != set(pairs): raise ValueError(f"{ad}: LoRA weights for modules the base {src} does not have: {sorted(set(pairs) - used)[:3]}")
+        if dtype and (tmp/"config.json").exists():
+            c = json.loads((tmp/"config.json").read_text()); c["dtype"] = dtype; c.pop("torch_dtype", None)
+            (tmp/"config.json").write_text(json.dumps(c, indent=2))
     return Path(out)
 
 def merge_adapters(base:str, # base model: hub id, folder or embedded name
                    adapter_dirs:list, # adapters to average
                    out:str|Path, # folder for the merged model
-                   dtype:str="float32", # dtype to merge and save in
-                   adapter_out:str|Path|None=None, # also save the averaged adapter here (vLLM serves it as a LoRA request)
+                   dtype:str|None=None, # dtype of the merged weights (default: the base's)
+                   adapter_out:str|Path|None=None, # where the averaged adapter goes (vLLM serves it as a LoRA request); default `out`'s sibling
                   ) -> Path:
-    "Average `adapter_dirs`, merge them into the base weights and save a plain HF folder."
-    from kddcup24.models import load_model
-    model, tok = load_model(base, dtype=dtype)
-    pm = average_adapters(model, adapter_dirs)
-    if adapter_out is not None:
-        with atomic_dir(adapter_out) as tmp:
-            pm.save_pretrained(tmp, selected_adapters=[pm.active_adapter], safe_serialization=True)
-            sub = Path(tmp)/pm.active_adapter  # PEFT files an adapter not named "default" in a subfolder
-            if sub.is_dir():
-                for f in sub.iterdir(): os.replace(f, Path(tmp)/f.name)
-                sub.rmdir()
-    return save_model_dir(pm.merge_and_unload(), tok, out)
+    "Average `adapter_dirs` (`average_lora`) and merge the average into the base weights, streaming (`merge_lora`)."
+    out = Path(out); ad = Path(adapter_out) if adapter_out else out.with_name(out.name + "_adapter")
+    return merge_lora(base, average_lora(adapter_dirs, ad), out, dtype)
 
 # %% ../nbs/05_ensemble.ipynb #2793c4d6
 def wise_ft(base:str|Path, # base model (hub id, folder or embedded name)
@@ -153,7 +213,7 @@ def run_ensemble(track:int, # track id 1-5
     "Ensemble, sweep and choose a, save the merged model, record stages `ensemble` and `wise_ft`."
     rc = as_recipe(recipe, track)
     rd = run_folder(rc, track)
-    ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype, adapter_out=rd/"ensemble_adapter")
+    ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype, adapter_out=rd/"ensemble_adapter")  # streams: no model in RAM
     sets = eval_sets(track, rd, data_dir, limit)
     pick = "valid" if "valid" in sets else "dev"
     grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]

@@ -644,6 +644,10 @@ def vllm_llm(model:str, # model folder or hub id
     args = dict(model=str(model), tensor_parallel_size=c.tensor_parallel_size, quantization=c.quantization, dtype=vllm_dtype(r, model),
                 logits_processors=["kddcup24.inference:PolicyLogitsProcessor"], trust_remote_code=r.model.trust_remote_code)
     if torch.cuda.is_available(): args["gpu_memory_utilization"] = c.gpu_memory_utilization
+    else:  # on CPU the flag is the share of the NUMA node's RAM vLLM reserves, and the KV cache is sized apart (GiB)
+        import os
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        args["gpu_memory_utilization"] = 0.4
     return LLM(**{**args, **kw})
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's LoRA kernels take
@@ -676,7 +680,8 @@ def answer_vllm(sets:dict[str, list[dict]], # eval set name -> ShopBench records
             ranks = [json.loads((Path(x.adapter)/"adapter_config.json").read_text())["r"] for x in rs if x.adapter]
             lkw = dict(kw)
             if ranks: lkw.update(enable_lora=True, max_loras=1, max_lora_rank=next(k for k in _LORA_RANKS if k >= max(ranks)))
-            t0 = time.perf_counter(); llm = vllm_llm(base, r, **lkw); load = round(time.perf_counter() - t0, 2)
+            from kddcup24.models import resolve_model  # an embedded name becomes its cached folder
+            t0 = time.perf_counter(); llm = vllm_llm(resolve_model(base), r, **lkw); load = round(time.perf_counter() - t0, 2)
             tok = llm.get_tokenizer()
             try:
                 for i, ref in enumerate(rs, 1):

@@ -18,12 +18,13 @@ def test_router_dev_and_ec_guide():
 
 def test_engine_dev_scores():
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from kddcup24.models import load_model
-    from kddcup24.inference import run_engine
-    from kddcup24.shopbench import parse_response
+    from kddcup24.core import load_recipe
+    from kddcup24.run import ModelRef, answer
+    from kddcup24.shopbench import evaluate_records, parse_response
     dev = _dev()
-    m, tok = load_model("smollm2-135m")
-    res, rep, dt, eng = run_engine(dev, m, tok, "track5")
+    a = answer({"dev": dev}, [ModelRef("smollm2-135m", name="zs")], load_recipe("track5"))["zs"]["dev"]  # the scoring path every stage uses
+    res, dt = a["responses"], a["seconds"]
+    rep = evaluate_records([{**r, "response": s} for r, s in zip(dev, res)])[0]
     print(f"engine: {dt:.1f} s, tracks {rep['tracks']}, types { {t: x['score'] for t, x in rep['task_types'].items()} }")
     assert rep["tracks"]["5"] >= 0.18, rep["tracks"]
     assert rep["task_types"]["ranking"]["score"] > 0

@@ -276,7 +276,7 @@ def main():
         except ImportError as e:
             b, tok = load_model(str(STATE["tiny"])); f, _ = load_model(str(ft))
             m = kr.interpolate(b, f, 0.5)
-            (ens.save_model_dir(m, tok, out) if hasattr(ens, "save_model_dir") else (m.save_pretrained(out), tok.save_pretrained(out)))
+            m.save_pretrained(out); tok.save_pretrained(out)
             how = f"run.interpolate (mergekit missing: {e})"
         wb, wf, ww = (load_model(str(p))[0].state_dict() for p in (STATE["tiny"], ft, out))
         err = max(float((ww[k] - (wb[k] + wf[k]) / 2).abs().max()) for k in ww)

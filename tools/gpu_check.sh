@@ -23,7 +23,7 @@ BUDGET_MIB=64
 #  - trl, datasets (+ dill, multiprocess; pyarrow/pandas/xxhash are on the GPU machine) - SFT
 #  - llmcompressor, compressed-tensors, loguru, pydantic (+ core, annotated-types, typing-inspection,
 #    typing-extensions >= 4.16 which pydantic needs) - AWQ, and loading the AWQ folder in transformers
-#  - mergekit, immutables - wise-ft (small; without them gpu_check.py falls back to kddcup24.ensemble.interpolate)
+#  - mergekit, immutables - wise-ft (small; without them gpu_check.py falls back to kddcup24.run.interpolate)
 # Not fetched: auto-round (llmcompressor's metadata asks for it, but neither `import llmcompressor` nor the AWQ
 # oneshot imports it).
 WHEELS=(
