@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, dataclasses, hashlib, json, os, random, resource, shutil, subprocess, sys, tempfile, time
 from collections import Counter, defaultdict
 from pathlib import Path
-from .core import TASK_TYPES, Recipe, as_recipe, atomic_dir, atomic_write, data_dir, load_recipe
+from .core import TASK_TYPES, Recipe, as_recipe, atomic_dir, atomic_write, data_dir, load_recipe, runs_dir
 from .shopbench import load_records, write_records
 from .run import (ModelRef, dev_questions, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
                           run_folder, score, update_metrics)
@@ -18,7 +18,7 @@ __all__ = ['EC_GUIDE_TYPE', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'ec_guide_mixture',
            'balance_types', 'to_dataset', 'option_examples', 'training_examples', 'sft_config', 'peft_config',
            'load_base', 'make_trainer', 'last_checkpoint', 'StopAt', 'TimeLimit', 'train_adapter', 'plot_loss',
            'train_track', 'compare', 'plot_compare', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark',
-           'cmd_train', 'add_cli', 'main']
+           'run_launch', 'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #6677e56d
 EC_GUIDE_TYPE = {"MCQ": "multiple-choice", "Generation": "generation", "Retrieval": "retrieval", "NER": "named_entity_recognition", "Ranking": "ranking"}
@@ -243,7 +243,17 @@ def train_adapter(r:Recipe, recs:list[dict], ckpt_dir:str|Path, # recipe, traini
     ck = last_checkpoint(ckpt_dir) if resume else None
     if resume: print(f"resuming from {ck}" if ck else f"--resume: no checkpoint in {ckpt_dir}, starting from step 0", file=sys.stderr)
     out = tr.train(resume_from_checkpoint=str(ck) if ck else None)
-    if adapter_dir is not None and tr.is_world_process_zero():
+    if adapter_dir is not None and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        # every rank takes part (ZeRO-3 and FSDP gather the sharded adapter), the main process writes, then swaps it into place
+        stage = Path(adapter_dir).with_name(f".{Path(adapter_dir).name}.saving")
+        tr.save_model(str(stage))
+        tr.accelerator.wait_for_everyone()
+        if tr.is_world_process_zero():
+            (stage/"training_args.bin").unlink(missing_ok=True)  # a pickle; run.json records the run
+            with atomic_dir(adapter_dir) as d:
+                for f in stage.iterdir(): os.replace(f, d/f.name)
+            shutil.rmtree(stage, ignore_errors=True)
+    elif adapter_dir is not None:
         with atomic_dir(adapter_dir) as d: tr.model.save_pretrained(d, safe_serialization=True); tok.save_pretrained(d)
     tok.padding_side = "left"
     return tr.model, tok, tr, out
@@ -357,21 +367,23 @@ def config_dir() -> Path:
     from importlib import resources
     return Path(resources.files("kddcup24"))/"configs"
 
-LAUNCH_CONFIGS = {"zero3": "deepspeed_zero3.yaml", "fsdp": "fsdp.yaml"}
+LAUNCH_CONFIGS = {"ddp": "ddp.yaml", "zero3": "deepspeed_zero3.yaml", "fsdp": "fsdp.yaml"}
 
 def accelerate_config(name:str) -> dict:
-    "Load a shipped accelerate config (`zero3` or `fsdp`) with accelerate's own parser and check its type."
+    "Load a shipped accelerate config (`ddp`, `zero3` or `fsdp`) with accelerate's own parser and check its type."
     import yaml
     from accelerate.commands.config.config_args import load_config_from_file
     if name not in LAUNCH_CONFIGS: raise ValueError(f"Unknown launch config {name!r}; expected one of {list(LAUNCH_CONFIGS)}")
     p = config_dir()/LAUNCH_CONFIGS[name]
     cc = load_config_from_file(str(p))  # raises on unknown keys
-    want = {"zero3": "DEEPSPEED", "fsdp": "FSDP"}[name]
+    # ddp is MULTI_GPU: accelerate starts it through torchrun, and on a machine without CUDA the Trainer's `use_cpu`
+    # makes each process MULTI_CPU over gloo (MULTI_CPU itself would start one process unless mpirun is set up)
+    want = {"ddp": "MULTI_GPU", "zero3": "DEEPSPEED", "fsdp": "FSDP"}[name]
     if cc.distributed_type.value != want: raise ValueError(f"{p}: field 'distributed_type': expected {want}, got {cc.distributed_type.value}")
     return yaml.safe_load(p.read_text(encoding="utf-8"))
 
 def launch_command(track:int, # ShopBench track
-                   config:str="zero3", # zero3 | fsdp
+                   config:str="zero3", # ddp | zero3 | fsdp
                    num_processes:int=8, # GPUs in all
                    recipe:str|None=None, # default `track{N}-gpu`
                    extra:list[str]=(), # more `kddcup24 train` arguments
@@ -402,13 +414,33 @@ def benchmark(r:Recipe, # recipe to benchmark
             "peak_rss_gib": round(peak_rss_gib(), 2), "load_avg_1min": os.getloadavg()[0]}
 
 # %% ../nbs/04_train.ipynb #12db61f8
+def run_launch(a) -> list[str]:
+    "`kddcup24 train --launch`: build the mixture once, score zero-shot, run the ranks (training only), then score the saved adapter."
+    r = as_recipe(a.recipe or f"track{a.track}-gpu", a.track, a.set)
+    run = Path(a.run_dir) if a.run_dir else runs_dir(r.name)  # made (and checked) only when the launch runs
+    mix = Path(a.mixture) if a.mixture else run/"data"
+    extra = ["--run-dir", str(run), "--mixture", str(mix), "--no-eval"] + (["--resume"] if a.resume else []) + sum([["--set", s] for s in a.set], [])
+    extra += (["--steps", str(a.steps)] if a.steps else []) + (["--data-dir", a.data_dir] if a.data_dir else [])
+    cmd = launch_command(a.track, a.launch, a.num_processes, r.name if not a.recipe else a.recipe, extra)
+    print(" ".join(cmd))
+    if not a.run: return cmd
+    run_folder(r, a.track, run)
+    if not a.mixture: prepare_mixture(r, mix, a.data_dir)  # once, before the ranks start (they would race on one folder)
+    sets = {"dev": dev_questions(a.track, a.data_dir), "valid": mixture_for_track(load_mixture(mix)[1], a.track)[:a.valid_limit]}
+    # the ranks only train; scoring happens here, in one process, before they take the devices and after they are done
+    if not a.no_eval and "zero_shot" not in read_metrics(run)["stages"]: _score_stage(run, "zero_shot", ModelRef(r.model.base), r, sets)
+    exe = Path(sys.executable).parent/"accelerate"  # this environment's accelerate, whatever PATH says
+    rc = subprocess.call([str(exe) if exe.exists() else cmd[0], *cmd[1:]])
+    if rc: print(f"kddcup24 train: the {a.launch} launch failed with exit status {rc}", file=sys.stderr); sys.exit(rc)
+    if not a.no_eval:
+        info = json.loads((run/"run.json").read_text())
+        _score_stage(run, "sft", ModelRef(r.model.base, adapter=str(run/"sft")), r, sets, train_seconds=info["train_seconds"],
+                     peak_rss_gib=info["peak_rss_gib"], processes=a.num_processes, launch=a.launch)
+    return cmd
+
 def cmd_train(a):
-    "`kddcup24 train`: train a track, print or run a multi-GPU launch, or benchmark."
-    if a.launch:
-        cmd = launch_command(a.track, a.launch, a.num_processes, a.recipe, (["--resume"] if a.resume else []) + sum([["--set", s] for s in a.set], []))
-        print(" ".join(cmd))
-        if a.run: sys.exit(subprocess.call(cmd))
-        return cmd
+    "`kddcup24 train`: train a track, run a multi-process launch (or print it), or benchmark."
+    if a.launch: return run_launch(a)
     if a.benchmark:
         # one mode per process: peak memory is a per-process high-water mark
         if a.mode: return print(json.dumps(benchmark(load_recipe(a.recipe or f"track{a.track}", a.set), a.steps or 10, a.mode, a.data_dir)))
@@ -435,9 +467,9 @@ def add_cli(sub):
     p.add_argument("--mixture", help="a prepared mixture folder (default: build runs/track{N}/data with `kddcup24 data`'s builder)")
     p.add_argument("--valid-limit", type=int, help="score only the first N validation records")
     p.add_argument("--no-eval", action="store_true", help="skip zero-shot and SFT scoring")
-    p.add_argument("--launch", choices=sorted(LAUNCH_CONFIGS), help="multi-GPU: print the accelerate launch command for this config")
-    p.add_argument("--num-processes", type=int, default=8, help="GPUs for --launch")
-    p.add_argument("--run", action="store_true", help="with --launch: run the command instead of only printing it")
+    p.add_argument("--launch", choices=sorted(LAUNCH_CONFIGS), help="several processes (GPUs, or CPU processes with ddp): print the accelerate launch command")
+    p.add_argument("--num-processes", type=int, default=8, help="processes for --launch (one per GPU)")
+    p.add_argument("--run", action="store_true", help="with --launch: build the mixture, score zero-shot, run the launch, score the adapter")
     p.add_argument("--benchmark", action="store_true", help="time --steps training steps (default 10): tokens/s and peak memory per batching mode")
     p.add_argument("--mode", choices=BENCH_MODES, help="with --benchmark: only this batching mode (in this process)")
     p.set_defaults(func=cmd_train)

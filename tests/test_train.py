@@ -65,3 +65,28 @@ def test_gpu_recipes_validate():
         assert (r.lora.r, r.lora.alpha, r.train.lr, r.lora.load_in_4bit) == (64, 32, 2e-4, True)
         c = peft_config(r); assert (c.r, c.lora_alpha) == (64, 32)
         s = sft_config(r, "/tmp/unused"); assert s.gradient_checkpointing and s.learning_rate == 2e-4
+
+def test_ddp_two_cpu_processes(tmp_path):
+    """Issue 14: `kddcup24 train --launch ddp --num-processes 2 --run` on this CPU (gloo): the mixture built once, two ranks train,
+    one adapter, zero-shot and SFT scored once each by the launching process, no hang."""
+    from kddcup24.models import tiny_qwen2
+    from kddcup24.train import ec_guide_mixture
+    tiny, env = tiny_qwen2(tmp_path/"tiny"), _env(tmp_path)
+    mix = ec_guide_mixture(tmp_path/"mix", 64, 8, data=shared("data"))
+    run = tmp_path/"run"
+    cmd = [sys.executable, "-m", "kddcup24.train", "--track", "5", "--recipe", "track5", "--launch", "ddp", "--num-processes", "2", "--run",
+           "--run-dir", str(run), "--mixture", str(mix), "--steps", "4", "--valid-limit", "4", "--set", f"model.base={tiny}",
+           "--set", "train.batch_size=2", "--set", "train.grad_accum=1", "--set", "train.max_minutes=0", "--set", "train.save_steps=2",
+           "--set", "lora.r=4", "--set", "train.max_length=2048"]
+    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    m = json.loads((run/"metrics.json").read_text())
+    assert set(m["stages"]) == {"zero_shot", "sft"} and m["stages"]["sft"]["processes"] == 2, m["stages"].keys()
+    assert (run/"sft"/"adapter_model.safetensors").exists() and not (run/"sft"/"training_args.bin").exists()
+    assert not list(run.glob(".sft*")), list(run.iterdir())  # no staging folder left behind
+    info = json.loads((run/"run.json").read_text())
+    assert info["steps"] == 4, info
+    # data parallel for real: the ranks drew 4 steps x 2 per rank x 2 ranks = 16 examples (one process draws 8),
+    # and the 4 steps covered them once: a global batch of 4
+    loss = json.loads((run/"loss.json").read_text())
+    assert info["n_train_fit"] == 16 and [h["epoch"] for h in loss if "loss" in h] == [0.25, 0.5, 0.75, 1.0], (info, loss)
