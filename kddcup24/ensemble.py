@@ -11,7 +11,7 @@ from .run import (ModelRef, eval_sets, interpolate, peak_rss_gib, read_metrics, 
                           update_metrics)
 
 # %% auto #0
-__all__ = ['average_adapters', 'average_lora', 'torch_cat', 'model_folder', 'merge_lora', 'merge_adapters', 'wise_ft', 'overall',
+__all__ = ['average_adapters', 'average_lora', 'model_folder', 'merge_lora', 'merge_adapters', 'wise_ft', 'overall',
            'choose_alpha', 'sweep_refs', 'sweep_rows', 'plot_sweep', 'same_weights', 'adapter_checkpoints',
            'run_ensemble', 'add_cli']
 
@@ -40,7 +40,7 @@ def average_lora(adapter_dirs:list, # PEFT LoRA adapter folders trained on one b
                  out:str|Path, # folder for the averaged adapter (replaced atomically)
                 ) -> Path:
     "PEFT's exact `cat` average computed on the saved adapter tensors alone: no base model is loaded (a 72B base never is)."
-    import json
+    import json, torch
     from safetensors.torch import load_file, save_file
     if not adapter_dirs: raise ValueError("average_lora needs at least one adapter folder")
     cfgs, sds = [], []
@@ -53,19 +53,14 @@ def average_lora(adapter_dirs:list, # PEFT LoRA adapter folders trained on one b
     out_sd = {}
     for k in sds[0]:
         if ".lora_A." in k:  # as PEFT's cat: A_i scaled by the weight 1/n and the adapter's scaling, stacked; B_i side by side
-            out_sd[k] = torch_cat([sd[k] * (1 / n) * (c["lora_alpha"] / c["r"]) for sd, c in zip(sds, cfgs)], 0)
-        elif ".lora_B." in k: out_sd[k] = torch_cat([sd[k] for sd in sds], 1)
+            out_sd[k] = torch.cat([sd[k] * (1 / n) * (c["lora_alpha"] / c["r"]) for sd, c in zip(sds, cfgs)], 0)
+        elif ".lora_B." in k: out_sd[k] = torch.cat([sd[k] for sd in sds], 1)
         else: raise ValueError(f"{adapter_dirs[0]}: tensor {k} is neither lora_A nor lora_B")
     cfg = {**cfgs[0], "r": rank, "lora_alpha": rank, "rank_pattern": {}, "alpha_pattern": {}}  # scaling 1: the factors carry it
     with atomic_dir(out) as tmp:
         save_file(out_sd, str(tmp/"adapter_model.safetensors"), metadata={"format": "pt"})
         (tmp/"adapter_config.json").write_text(json.dumps(cfg, indent=1))
     return Path(out)
-
-def torch_cat(xs, dim):
-    "torch.cat (imported on use)."
-    import torch
-    return torch.cat(xs, dim)
 
 def model_folder(name:str) -> Path:
     "A local folder of model `name`: an embedded name or folder as it is, a hub id through huggingface_hub's cache (weights as safetensors)."
