@@ -127,6 +127,8 @@ class InferenceConfig:
     tensor_parallel_size: int = 1        # vLLM only
     gpu_memory_utilization: float = 0.85 # vLLM only
     quantization: str|None = None        # vLLM: awq | compressed-tensors | None
+    max_context: int = 0                 # tokens a prompt and its answer may take (0: the model's); longer questions are cut in the middle
+    eval_limit: int = 0                  # score only the first N questions of each evaluation set (0: all; short runs)
 
 @dataclass
 class DataConfig:
@@ -135,7 +137,8 @@ class DataConfig:
     size: int = 0                        # training records written (0 = the whole curated pool; never repeats records)
     valid_size: int = 200                # held-out records (valid.jsonl), drawn before `size`
     type_weights: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TASK_TYPES})  # 0 drops a type
-    synthetic: int = 0                   # LLM-written questions to add
+    synthetic: int = 0                   # LLM-written questions to add (the pipeline's synthetic stage writes them when `sources` lists synthetic)
+    synthetic_writer: str = ""           # the model that writes them (empty: `model.base`), on `inference.backend`
     eval_sets: list[str] = field(default_factory=lambda: ["shopbench"])  # decontaminate against these (dev always)
     near_dup: float = 0.8                # Jaccard of word 3-grams above which two questions are near duplicates
     shuffle_options: float = 0.5         # share of multiple-choice questions whose options are permuted

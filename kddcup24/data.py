@@ -423,6 +423,7 @@ def _missing(s, root, cfg, rep):
 
 def curate(root:str|Path, # data folder (`shopbench/`, `ec-guide/`, optional `shopping-mmlu/data.zip`, `synthetic/`)
            cfg, # a `DataConfig` (sources, eval_sets, near_dup, shuffle_options, augment_ranking, seed)
+           run_dir:str|Path|None=None, # the run folder, whose `synthetic/` (the synthetic stage's output) comes first
           ) -> tuple[list[dict], dict]:
     "The cleaned, track-tagged training pool and a report of what was loaded, repaired, made and dropped."
     root, t0, rep = Path(root), time.time(), {"missing": [], "loaded": Counter(), "normalise": Counter(), "augment": Counter()}
@@ -435,8 +436,8 @@ def curate(root:str|Path, # data folder (`shopbench/`, `ec-guide/`, optional `sh
             p = root/SOURCES[s]["path"]
             if not p.exists(): _missing(s, root, cfg, rep); continue
             recs = load_shopping_mmlu(p)
-        elif s == "synthetic":  # nbs/03 writes into the cache; a data folder may carry its own `synthetic/`
-            p = next((d for d in (root/SOURCES[s]["path"], cache_dir()/"synthetic") if d.is_dir()), None)
+        elif s == "synthetic":  # the run's synthetic stage (nbs/03) writes into the run folder; a data folder may carry its own
+            p = next((d for d in ([Path(run_dir)/"synthetic"] if run_dir else []) + [root/SOURCES[s]["path"]] if d.is_dir()), None)
             if p is None: _missing(s, root, cfg, rep); continue
             recs = load_synthetic(p, cfg.synthetic)
         elif s.startswith("hub:"): recs = load_hub(s[4:])
@@ -512,7 +513,7 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
     cfg, root = rc.data, find_data_dir(data_dir)
     out = Path(out_dir) if out_dir else runs_dir(rc.name)/"data"
     t0 = time.time()
-    pool, rep = curate(root, cfg)
+    pool, rep = curate(root, cfg, runs_dir(rc.name))
     for t, w in cfg.type_weights.items():
         if t not in TASK_TYPES: raise ValueError(f"data.type_weights: unknown task type {t!r}")
     recs = [r for r in pool if (rc.track == 5 or rc.track in r["tracks"]) and cfg.type_weights.get(r["task_type"], 1.0) > 0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, shutil, tempfile, time
 from pathlib import Path
 from .core import as_recipe, atomic_dir
-from .run import (ModelRef, eval_sets, interpolate, peak_rss_gib, read_metrics, run_folder, score,
+from .run import (ModelRef, eval_sets, interpolate, peak_rss_gib, read_metrics, run_folder, run_lock, score,
                           update_metrics)
 
 # %% auto #0
@@ -204,12 +204,13 @@ def run_ensemble(track:int, # track id 1-5
                  recipe:str|None=None, # recipe name (default `track{N}`)
                  data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
                  limit:int=0, # answer only the first N records of each eval set (smoke runs)
+                 overrides:list[str]=(), # `section.key=value` recipe overrides
                 ) -> dict:
     "Ensemble, sweep and choose a, save the merged model, record stages `ensemble` and `wise_ft`."
-    rc = as_recipe(recipe, track)
+    rc = as_recipe(recipe, track, overrides)
     rd = run_folder(rc, track)
     ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype, adapter_out=rd/"ensemble_adapter")  # streams: no model in RAM
-    sets = eval_sets(track, rd, data_dir, limit)
+    sets = eval_sets(track, rd, data_dir, limit or rc.inference.eval_limit)
     pick = "valid" if "valid" in sets else "dev"
     grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]
     # a is chosen on `pick` alone; dev is answered only at the chosen a and at 1 (the ensemble), which keeps the
@@ -255,4 +256,7 @@ def add_cli(sub):
     p.add_argument("--recipe", default=None)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--limit", type=int, default=0, help="only the first N records of each eval set")
-    p.set_defaults(func=lambda a: run_ensemble(a.track, a.adapters, a.alpha, a.recipe, a.data_dir, a.limit))
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
+    def go(a):
+        with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track)): run_ensemble(a.track, a.adapters, a.alpha, a.recipe, a.data_dir, a.limit, a.set)
+    p.set_defaults(func=go)

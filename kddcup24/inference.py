@@ -4,20 +4,21 @@
 
 # %% ../nbs/07_inference.ipynb #52bcbc7e
 from __future__ import annotations
-import argparse, json, math, re, sys, time
+import argparse, json, logging, math, re, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .core import MC_SCORING, TASK_TYPES, TRACKS, as_recipe, load_recipe
 from .prompts import chat_messages, option_messages
 
 # %% auto #0
-__all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'CONTENT_FREE', 'SHRINKABLE',
+__all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'CONTENT_FREE', 'SHRINKABLE', 'CUT',
            'T4X4_72B_AWQ', 'numbered_items', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state',
            'list_text_budget', 'mc_options', 'mc_parts', 'make_policy', 'constrain', 'finish', 'policy_processor',
            'chat_prompt', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard', 'common_prefix',
-           'token_batches', 'Engine', 'int8_copy', 'predict_records', 'ShopBenchModel', 'plan', 'cpu_wna16_path',
-           'patch_cpu_wna16', 'vllm_sampling', 'vllm_content_free_bias', 'predict_records_vllm', 'vllm_dtype',
-           'vllm_llm', 'scaled_adapter', 'answer_vllm', 'bench', 'format_bench', 'cmd_bench', 'add_cli']
+           'token_batches', 'encodable', 'context_size', 'truncate_middle', 'Engine', 'int8_copy', 'predict_records',
+           'parseable', 'default_answer', 'ShopBenchModel', 'plan', 'cpu_wna16_path', 'patch_cpu_wna16',
+           'vllm_sampling', 'vllm_content_free_bias', 'predict_records_vllm', 'vllm_dtype', 'vllm_llm',
+           'scaled_adapter', 'answer_vllm', 'generate_vllm', 'bench', 'format_bench', 'cmd_bench', 'add_cli']
 
 # %% ../nbs/07_inference.ipynb #094dda56
 _NUMBERED = re.compile(r"^\s*(\d{1,2})\s*[.)]", re.M)
@@ -136,7 +137,9 @@ def mc_options(question:str) -> list[str]:
     opts = numbered_items(question)
     if len(opts) >= 2 and max(opts) <= 9: return [str(o) for o in opts]
     m = re.search(r"scale of (\d) to (\d)", question)
-    if m: return [str(i) for i in range(int(m.group(1)), int(m.group(2)) + 1)]
+    if m:  # "from 5 to 1" names the same options as "from 1 to 5" (an empty range would leave no option to answer)
+        lo, hi = sorted(int(x) for x in m.groups())
+        return [str(i) for i in range(lo, hi + 1)]
     return [str(i) for i in range(10)]
 
 _OPTION = re.compile(r"^\s*(\d)\s*[.)]\s*(\S.*?)\s*$")
@@ -317,12 +320,51 @@ def token_batches(idx:list[int], # question indices, sorted by prompt length
     return out + [cur] if cur else out
 
 # %% ../nbs/07_inference.ipynb #ae92de16
+CUT = " [...] "  # stands for the dropped middle of a question too long for the context
+_UNLIMITED = 10**9  # tokenizers without a limit report a huge sentinel (int(1e30))
+
+def encodable(text:str) -> str:
+    "`text` with lone surrogates (a Python string may hold them, UTF-8 may not) replaced by `?`, so a tokenizer takes it."
+    try: text.encode("utf-8"); return text
+    except UnicodeEncodeError: return text.encode("utf-8", "replace").decode("utf-8")
+
+def context_size(model, tok) -> int:
+    "Tokens a prompt and its answer may take together: the model's position limit, or the tokenizer's if smaller."
+    lims = [getattr(model.config, "max_position_embeddings", None), getattr(tok, "model_max_length", None)]
+    lims = [int(x) for x in lims if isinstance(x, (int, float)) and 0 < x < _UNLIMITED]
+    return min(lims) if lims else 2048
+
+def truncate_middle(tok, # the tokenizer
+                    text:str, # a question
+                    max_tokens:int, # at most this many tokens (no special tokens added)
+                    head:float=1/3, # share of the room kept from the start; the rest comes from the end
+                   ) -> str:
+    "`text` in at most `max_tokens` tokens: its start and end kept, the middle replaced by `CUT`; unchanged if it fits."
+    count = lambda x: len(tok(x, add_special_tokens=False)["input_ids"])
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=tok.is_fast)
+    ids, n = enc["input_ids"], len(enc["input_ids"])
+    if n <= max_tokens: return text
+    if tok.is_fast:  # cut at characters: no character is split into bytes
+        offs = enc["offset_mapping"]
+        join = lambda h, t: text[:offs[h - 1][1] if h else 0] + CUT + text[offs[n - t][0] if t else len(text):]
+    else: join = lambda h, t: tok.decode(ids[:h]) + CUT + (tok.decode(ids[n - t:]) if t else "")
+    room = max_tokens - count(CUT)
+    while room > 0:
+        h = int(room * head)
+        out = join(h, room - h)
+        over = count(out) - max_tokens
+        if over <= 0: return out
+        room -= over
+    return ""
+
+# %% ../nbs/07_inference.ipynb #f5b5c70d
 class Engine:
     "The transformers backend: route, batch by type and length, decode each question under its policy."
     def __init__(self, model, tok, # a causal LM and its tokenizer (left padding)
                  recipe=None, # a `Recipe`, a recipe name, or None for track5
                  debias:bool|None=None, # calibrate multiple choice with a content-free prompt (default: the recipe's)
                  ner_boost:float|None=None, # logit boost for query tokens in NER (default: the recipe's)
+                 context:int|None=None, # tokens a prompt and its answer may take (default: `inference.max_context`, else the model's)
                 ):
         self.cfg = as_recipe(recipe).inference
         self.model, self.tok = int8_copy(model) if self.cfg.int8 else model, tok
@@ -332,12 +374,26 @@ class Engine:
         self.mc_bias = content_free_bias(self.model, tok) if self.debias else None
         self.timings = {}  # task type -> (questions, seconds)
         self.budgets = []  # (task type, max new tokens) of each batch run
+        self.context = min(context or self.cfg.max_context or 1 << 30, context_size(self.model, tok))
+        self.truncated = 0  # questions cut in the middle to fit `context`
 
     def policies(self, questions:list[str], types:list[str]) -> list[Policy]:
         "One policy per question (budgets only when the recipe turns constraints off)."
         if not self.cfg.constrained: return [Policy(t, self.cfg.max_new_tokens[t]) for t in types]
         return [make_policy(q, t, self.tok, self.cfg.max_new_tokens, self.mc_bias, self.ner_boost, self.cfg.mc_scoring)
                 for q, t in zip(questions, types)]
+
+    def fit(self, question:str, # an `input_field`
+            task_type:str, # its routed type (the system prompt)
+            max_new:int, # its new-token budget
+           ) -> str:
+        "`question`, cut in the middle (`truncate_middle`) until its prompt and `max_new` tokens fit the context."
+        q, count = question, lambda x: len(self.tok(x, add_special_tokens=False)["input_ids"])
+        # each pass leaves fewer tokens (the prompt re-tokenizes a little differently at its joins); an empty question ends it
+        while q and (over := count(chat_prompt(self.tok, q, task_type)) + max_new - self.context) > 0:
+            q = truncate_middle(self.tok, q, max(count(q) - over, 0))
+        if q != question: self.truncated += 1
+        return q
 
     def _prefix_cache(self, prefix:list[int], n:int):
         "The KV cache of a shared prompt prefix, computed once and repeated for `n` rows."
@@ -400,8 +456,14 @@ class Engine:
                 progress=None, # a tqdm bar to advance, or None
                ) -> list[str]:
         "Answers for `questions`, in order."
+        questions = [encodable(q) for q in questions]
         types = types or [route(q, m) for q, m in zip(questions, is_mc)]
         pols = self.policies(questions, types)
+        fitted = [self.fit(q, t, p.max_new_tokens) for q, t, p in zip(questions, types, pols)]
+        # the answer space (items, option numbers) is the whole question's; option texts scored with their stem must fit too
+        cut = [i for i, p in enumerate(pols) if p.options and fitted[i] != questions[i]]
+        for i, p in zip(cut, self.policies([fitted[i] for i in cut], [types[i] for i in cut])): pols[i] = p
+        questions = fitted
         prompts = [chat_prompt(self.tok, q, t) for q, t in zip(questions, types)]
         ids = [self.tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
         lens, batches, out = [len(x) for x in ids], [], [None] * len(questions)
@@ -460,27 +522,78 @@ def predict_records(recs:list[dict], # ShopBench records (`input_field`, `is_mul
     with tqdm(total=len(recs), desc="predict (engine)", disable=not show_progress) as bar:
         return engine.predict(qs, mcs, None if use_router else [r["task_type"] for r in recs], time_limit, bar)
 
-# %% ../nbs/07_inference.ipynb #a8b6c101
+# %% ../nbs/07_inference.ipynb #1db52214
+_log = logging.getLogger(__name__)
+
+def parseable(answer, # a response
+              task_type:str, # the type it answers (routed)
+             ) -> bool:
+    "Whether the official parser reads `answer` as an answer of `task_type`: an option number, a non-empty list, or text."
+    from kddcup24.shopbench import parse_response
+    if not isinstance(answer, str): return False
+    v = parse_response(answer, task_type)
+    if task_type == "multiple-choice": return v >= 0
+    return len(v) > 0 if task_type in LIST_TYPES else True
+
+def default_answer(question, # the prompt (anything; text expected)
+                   task_type:str, # its routed type
+                  ) -> str:
+    "A parseable answer of `task_type` that needs no model: the first option, the first listed items, or empty text."
+    q = question if isinstance(question, str) else ""
+    if task_type == "multiple-choice": return (mc_options(q) or ["0"])[0]  # the guard's own answer must not fail either
+    items = [i for i in numbered_items(q) if i > 0]
+    if task_type == "retrieval": return ", ".join(str(i) for i in (items or [1, 2, 3])[:3])
+    if task_type == "ranking": return ", ".join(str(i) for i in ([i for i in items if i <= 5] or range(1, 6)))
+    return ""
+
+# %% ../nbs/07_inference.ipynb #41f53068
 class ShopBenchModel:
     "A submission in the starter kit's interface, backed by the engine."
     def __init__(self, model=None, tok=None, # a loaded model and tokenizer, or None to load `recipe.model.base`
                  recipe=None, # a `Recipe`, a recipe name, or None for track5
                  time_limit:float|None=None, # seconds per `batch_predict` call
+                 context:int|None=None, # tokens a prompt and its answer may take (default: the model's; smaller is faster on CPU)
                 ):
         r = as_recipe(recipe)
         if model is None:
             from kddcup24.models import load_model
             model, tok = load_model(r.model.base, dtype=r.model.dtype, trust_remote_code=r.model.trust_remote_code, revision=r.model.revision)
-        self.engine, self.time_limit = Engine(model, tok, r), time_limit
+        self.engine, self.time_limit = Engine(model, tok, r, context=context), time_limit
+        self.fallbacks = 0  # prompts answered by `default_answer` (the last-resort guard)
 
     def get_batch_size(self) -> int:
         "Questions per `batch_predict` call."
         return self.engine.cfg.batch_size
 
+    @property
+    def stats(self) -> dict:
+        "Questions cut to fit the context (`truncated`) and answered by the last-resort default (`fallbacks`)."
+        return {"truncated": self.engine.truncated, "fallbacks": self.fallbacks}
+
+    def _one(self, q, is_mc:bool):
+        "One prompt's answer, or None if the engine raised on it."
+        try: return self.engine.predict([q], [is_mc], time_limit=self.time_limit)[0]
+        except Exception:
+            _log.warning("batch_predict: the engine raised on a prompt of %s characters", len(q) if isinstance(q, str) else "?", exc_info=True)
+            return None
+
+    def _checked(self, q, a, is_mc:bool) -> str:
+        "`a` if it parses as `q`'s routed type, else `default_answer` (counted)."
+        t = route(q if isinstance(q, str) else "", is_mc)
+        if parseable(a, t): return a
+        self.fallbacks += 1
+        _log.warning("batch_predict: answer %r does not parse as %s; answered %r", a, t, default_answer(q, t))
+        return default_answer(q, t)
+
     def batch_predict(self, batch:dict, is_multiple_choice:bool) -> list[str]:
-        "Answers for `batch[\"prompt\"]`, all multiple choice or all not."
-        qs = batch["prompt"]
-        return self.engine.predict(qs, [is_multiple_choice] * len(qs), time_limit=self.time_limit)
+        "Answers for `batch[\"prompt\"]`, all multiple choice or all not: one parseable text per prompt, whatever the prompts."
+        qs = list(batch["prompt"])
+        try: out = self.engine.predict(qs, [is_multiple_choice] * len(qs), time_limit=self.time_limit)
+        except Exception:
+            _log.warning("batch_predict: a batch of %d raised; answering its prompts one by one", len(qs), exc_info=True)
+            out = None
+        if out is None: out = [self._one(q, is_multiple_choice) for q in qs]  # one bad prompt must not cost the batch
+        return [self._checked(q, a, is_multiple_choice) for q, a in zip(qs, out)]
 
 # %% ../nbs/07_inference.ipynb #ca194d3a
 T4X4_72B_AWQ = {t: 7200 / 11000 for t in TASK_TYPES}  # winners' figure: ~11k questions in < 2 h on 4xT4
@@ -573,8 +686,12 @@ def vllm_sampling(p:Policy):
 def _prompt_logprobs(llm, seqs:list[tuple[list[int], list[int]]], lora_request=None) -> list[float]:
     "Summed log-probability of each continuation after its prompt (token ids), from vLLM's prompt log-probabilities."
     from vllm import SamplingParams, TokensPrompt
-    res = llm.generate([TokensPrompt(prompt_token_ids=pr + c) for pr, c in seqs], SamplingParams(max_tokens=1, prompt_logprobs=0),
-                       lora_request=lora_request, use_tqdm=False)
+    sp, prompts = SamplingParams(max_tokens=1, prompt_logprobs=0), [TokensPrompt(prompt_token_ids=pr + c) for pr, c in seqs]
+    if lora_request is None: res = llm.generate(prompts, sp, use_tqdm=False)
+    # vLLM's LoRA logits layer maps LoRA slots per sampled sequence, not per prompt token, so prompt log-probabilities
+    # of several requests in one step fail ("einsum(): subscript b has size 9 ... 71"; vllm-project/vllm#29955, #16668):
+    # with an adapter, one request per call (our adapters never touch lm_head, so the logits are right either way)
+    else: res = [llm.generate([p], sp, lora_request=lora_request, use_tqdm=False)[0] for p in prompts]
     return [sum(d[t].logprob for d, t in zip(o.prompt_logprobs[len(pr):], c)) for (pr, c), o in zip(seqs, res)]
 
 def vllm_content_free_bias(llm, tok, lora_request=None, n_options:int=10) -> dict[str, float]:
@@ -664,6 +781,21 @@ def scaled_adapter(adapter:str|Path, # a PEFT LoRA adapter folder
     save_file({k: v * alpha if "lora_B" in k else v for k, v in sd.items()}, str(out/"adapter_model.safetensors"))
     return out
 
+def _vllm_engine(base, refs, r, kw):
+    "One vLLM engine for a base model, with LoRA enabled at the largest rank among `refs`' adapters."
+    from kddcup24.models import resolve_model  # an embedded name becomes its cached folder
+    ranks = [json.loads((Path(x.adapter)/"adapter_config.json").read_text())["r"] for x in refs if x.adapter]
+    lkw = dict(kw)
+    if ranks: lkw.update(enable_lora=True, max_loras=1, max_lora_rank=next(k for k in _LORA_RANKS if k >= max(ranks)))
+    return vllm_llm(resolve_model(base), r, **lkw)
+
+def _lora_request(ref, i:int, tmp):
+    "The LoRA request of a reference (None for a bare base): the adapter, scaled by its wise-ft a."
+    from vllm.lora.request import LoRARequest
+    if not ref.adapter: return None
+    path = ref.adapter if ref.alpha == 1 else scaled_adapter(ref.adapter, ref.alpha, Path(tmp)/f"lora{i}")
+    return LoRARequest(ref.label, i, str(path))
+
 def answer_vllm(sets:dict[str, list[dict]], # eval set name -> ShopBench records
                 refs:list, # `kddcup24.run.ModelRef`s
                 recipe, # a `Recipe`
@@ -671,24 +803,16 @@ def answer_vllm(sets:dict[str, list[dict]], # eval set name -> ShopBench records
                ) -> dict:
     "The vLLM backend of `kddcup24.run.answer`: one engine per base, adapters and wise-ft weights as LoRA requests."
     import tempfile
-    from vllm.lora.request import LoRARequest
     r, out = as_recipe(recipe), {}
     bases = {}
     for ref in refs: bases.setdefault(ref.base, []).append(ref)
     with tempfile.TemporaryDirectory() as tmp:
         for base, rs in bases.items():
-            ranks = [json.loads((Path(x.adapter)/"adapter_config.json").read_text())["r"] for x in rs if x.adapter]
-            lkw = dict(kw)
-            if ranks: lkw.update(enable_lora=True, max_loras=1, max_lora_rank=next(k for k in _LORA_RANKS if k >= max(ranks)))
-            from kddcup24.models import resolve_model  # an embedded name becomes its cached folder
-            t0 = time.perf_counter(); llm = vllm_llm(resolve_model(base), r, **lkw); load = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter(); llm = _vllm_engine(base, rs, r, kw); load = round(time.perf_counter() - t0, 2)
             tok = llm.get_tokenizer()
             try:
                 for i, ref in enumerate(rs, 1):
-                    lr = None
-                    if ref.adapter:
-                        path = ref.adapter if ref.alpha == 1 else scaled_adapter(ref.adapter, ref.alpha, Path(tmp)/f"lora{i}")
-                        lr = LoRARequest(ref.label, i, str(path))
+                    lr = _lora_request(ref, i, tmp)
                     res = out[ref.label] = {"load_s": load}
                     bias = vllm_content_free_bias(llm, tok, lr) if r.inference.mc_debias and r.inference.constrained else None
                     for name, recs in sets.items():
@@ -698,6 +822,25 @@ def answer_vllm(sets:dict[str, list[dict]], # eval set name -> ShopBench records
                 llm.llm_engine.engine_core.shutdown()
                 del llm
     return out
+
+def generate_vllm(prompts:list[str], # fully formatted prompts
+                  ref, # a `kddcup24.run.ModelRef`
+                  recipe, # a `Recipe`
+                  max_new_tokens:int, # new-token budget for every prompt
+                  **kw, # more `vllm.LLM` arguments
+                 ) -> list[str]:
+    "Greedy free-text completions with vLLM (the synthetic-data writer): no policy, so no constraint."
+    import tempfile
+    from vllm import SamplingParams
+    r = as_recipe(recipe)
+    llm = _vllm_engine(ref.base, [ref], r, kw)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            outs = llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=max_new_tokens), lora_request=_lora_request(ref, 1, tmp), use_tqdm=False)
+        return [o.outputs[0].text for o in outs]
+    finally:
+        llm.llm_engine.engine_core.shutdown()
+        del llm
 
 # %% ../nbs/07_inference.ipynb #d471e593
 def bench(recs:list[dict], model, tok, recipe=None, batch_size:int=8) -> dict:

@@ -10,11 +10,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 from .core import as_recipe, atomic_write, get_track, runs_dir
-from .run import git_commit, run_folder, stage_done
+from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0
-__all__ = ['STAGES', 'PACKAGES', 'SIDEBAR_CSS', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'run_pipeline',
-           'add_cli', 'exec_for_docs', 'build_site', 'readme_from_index', 'add_docs_cli']
+__all__ = ['STAGES', 'PACKAGES', 'SIDEBAR_CSS', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'recipe_changes',
+           'run_pipeline', 'add_cli', 'exec_for_docs', 'build_site', 'readme_from_index', 'add_docs_cli']
 
 # %% ../nbs/10_pipeline.ipynb #d386728e
 def _stages_done(*names):
@@ -28,8 +28,11 @@ class Stage:
     notebook: str                    # file in nbs/
     done: Callable[[Path], bool]     # run folder -> outputs complete?
     params: tuple = ()               # extra papermill parameters `(name, value)` (the real run, not the smoke default)
+    wanted: Callable = lambda r: True  # recipe -> does this run have the stage?
 
-STAGES = [Stage("data", "02_data.ipynb", lambda rd: (rd/"data"/"card.json").exists()),
+STAGES = [Stage("synthetic", "03_synthetic.ipynb", lambda rd: (rd/"synthetic"/"card.json").exists(), (("smoke", False),),
+                lambda r: "synthetic" in r.data.sources and r.data.synthetic > 0),
+          Stage("data", "02_data.ipynb", lambda rd: (rd/"data"/"card.json").exists()),
           Stage("train", "04_train.ipynb", _stages_done("zero_shot", "sft"), (("smoke", False),)),
           Stage("ensemble", "05_ensemble.ipynb", _stages_done("ensemble", "wise_ft")),
           Stage("quantize", "06_awq.ipynb", _stages_done("awq")),
@@ -55,12 +58,22 @@ def package_versions() -> dict:
         except metadata.PackageNotFoundError: pass
     return out
 
-# %% ../nbs/10_pipeline.ipynb #fab7cec3
+# %% ../nbs/10_pipeline.ipynb #5fb43ab0
 def nbs_dir() -> Path:
     "The writeup notebooks (a source checkout's `nbs/`)."
     p = Path(__file__).resolve().parent.parent/"nbs" if "__file__" in globals() else Path.cwd()
     if not (p/"04_train.ipynb").exists(): raise FileNotFoundError(f"{p}: the pipeline runs the notebooks of a source checkout (git clone), not found here")
     return p
+
+def recipe_changes(path:str|Path, # a run folder's `recipe.yaml`
+                   r, # the `Recipe` asked for now
+                  ) -> list[str]:
+    "The recipe fields (`section.key: was -> now`) in which `r` differs from the recipe a run folder was started with."
+    from kddcup24.core import load_recipe, recipe_dict
+    def flat(d, pre=""):
+        return {k2: v2 for k, v in d.items() for k2, v2 in (flat(v, f"{pre}{k}.").items() if isinstance(v, dict) else [(pre + k, v)])}
+    was, now = flat(recipe_dict(load_recipe(path))), flat(recipe_dict(r))
+    return [f"{k}: {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
 
 def run_pipeline(track:int, # track id 1-5
                  recipe:str|None=None, # recipe name (default `track{N}`)
@@ -70,12 +83,13 @@ def run_pipeline(track:int, # track id 1-5
                  kernel:str="python3", # Jupyter kernel
                  hardware:str|None=None, # a `kddcup24.plan` hardware profile (default: detected)
                  check_plan:bool=True, # refuse to start when the plan says a stage does not fit
+                 overrides:list[str]=(), # `section.key=value` recipe overrides (the run gets a folder of its own)
+                 name:str|None=None, # the run's name (default: the recipe's, plus a hash of the overrides)
                 ) -> dict:
-    "Show the plan, then run the stage notebooks for a track into `runs/<recipe name>/`; return the timings."
-    import papermill as pm
+    "Show the plan, then run the stage notebooks for a track into `runs/<run name>/`, holding its lock; return the timings."
     from kddcup24 import plan as planner
     get_track(track)
-    r = as_recipe(recipe, track)
+    r = run_recipe(recipe, track, list(overrides), name)
     if r.track != track: raise RuntimeError(f"recipe {r.name} is for track {r.track}, not {track}")
     pl = planner.plan(r, hardware or planner.detect_hardware())
     print(planner.format_plan(pl), file=sys.stderr)
@@ -83,13 +97,24 @@ def run_pipeline(track:int, # track id 1-5
         raise RuntimeError(f"the plan for {r.name} on {pl['hardware']} does not fit (above); choose other hardware or recipe, or pass --ignore-plan")
     if data_dir: os.environ["KDDCUP24_DATA"] = str(Path(data_dir).resolve())
     rd = run_folder(r, track).resolve()
+    changed = recipe_changes(rd/"recipe.yaml", r)
+    if changed: raise RuntimeError(f"{rd} was started with another recipe ({', '.join(changed)}): give this run another --name, or remove the folder")
+    print(f"run folder {rd}" + (f" (recipe {recipe or f'track{track}'} with {' '.join(overrides)})" if overrides else ""), file=sys.stderr)
+    with run_lock(rd): return _run_stages(r, track, rd, stages, force, kernel, pl, list(overrides))
+
+def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
+    "Run the selected stage notebooks on a locked run folder (the body of `run_pipeline`)."
+    import papermill as pm
     os.environ["KDDCUP24_RUNS"] = str(rd.parent)  # the kernels run in nbs/: make the run folder absolute
-    params = {"track": track, "recipe": str(Path(recipe).resolve()) if recipe and Path(recipe).exists() else r.name}
+    # every stage reads the run's own recipe file: the recipe the run started with, overrides applied
+    params = {"track": track, "recipe": str(rd/"recipe.yaml")}
     info_p = rd/"pipeline.json"
     info = json.loads(info_p.read_text()) if info_p.exists() else {}
-    info.update(track=track, recipe=r.name, git_commit=git_commit(), packages=package_versions(), plan=pl)
+    info.update(track=track, recipe=r.name, overrides=overrides, git_commit=git_commit(), packages=package_versions(), plan=pl)
     info.setdefault("stages", {})
     for st in select_stages(stages):
+        if not st.wanted(r):
+            print(f"[{st.name}] not asked for by recipe {r.name}, skipped", file=sys.stderr); continue
         if st.done(rd) and not force:
             print(f"[{st.name}] complete, skipped (use --force to rerun)", file=sys.stderr); continue
         out = rd/st.notebook
@@ -97,7 +122,7 @@ def run_pipeline(track:int, # track id 1-5
         print(f"[{st.name}] papermill {st.notebook} -> {out}", file=sys.stderr)
         try:
             pm.execute_notebook(str(nbs_dir()/st.notebook), str(out), parameters={**params, **dict(st.params)}, kernel_name=kernel,
-                                cwd=str(nbs_dir()), progress_bar=False)
+                                cwd=str(nbs_dir()), progress_bar=True)  # a bar per stage: cells done, elapsed, estimate left
         except Exception as e:
             info["stages"][st.name] = {"seconds": round(time.time() - t0, 1), "status": "failed", "notebook": str(out)}
             atomic_write(info_p, json.dumps(info, indent=1))
@@ -119,9 +144,12 @@ def add_cli(sub):
     p.add_argument("--kernel", default="python3")
     p.add_argument("--hardware", default=None, help="hardware profile for the plan (`kddcup24 plan`; default: detected)")
     p.add_argument("--ignore-plan", action="store_true", help="start even when the plan says a stage does not fit")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a recipe value (repeatable); the run gets its own folder, runs/<recipe>-<hash>")
+    p.add_argument("--name", default=None, help="the run's name, i.e. its folder under runs/ (default: the recipe's, plus a hash of --set)")
     def go(a):
-        try: run_pipeline(a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel, a.hardware, not a.ignore_plan)
-        except RuntimeError as e: print(f"kddcup24 run: {e}", file=sys.stderr); sys.exit(1)
+        try: run_pipeline(a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel, a.hardware, not a.ignore_plan, a.set, a.name)
+        except (RuntimeError, ValueError) as e: print(f"kddcup24 run: {e}", file=sys.stderr); sys.exit(1)
     p.set_defaults(func=go)
     add_docs_cli(sub)
 

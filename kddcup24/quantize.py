@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, os, shutil, tempfile, time
 from pathlib import Path
 from .core import as_recipe, atomic_dir
-from .run import ModelRef, eval_sets, load_mixture, read_metrics, run_folder, score, update_metrics
+from .run import ModelRef, eval_sets, load_mixture, read_metrics, run_folder, run_lock, score, update_metrics
 
 # %% auto #0
 __all__ = ['cpu_safe_calibration', 'calibration_texts', 'awq_recipe', 'quantize_awq', 'dir_size_mb', 'timed_eval', 'run_quantize',
@@ -94,10 +94,11 @@ def run_quantize(track:int, # track id 1-5
                  bits:int|None=None, group_size:int|None=None, # override the recipe
                  recipe:str|None=None, data_dir:str|None=None,
                  limit:int=0, # only the first N records of each eval set
+                 overrides:list[str]=(), # `section.key=value` recipe overrides
                 ) -> dict:
     "Quantize the track's merged model, compare it with the unquantized one, record stage `awq`."
     from kddcup24.models import load_tokenizer
-    rc = as_recipe(recipe, track); qc = rc.quant
+    rc = as_recipe(recipe, track, overrides); qc = rc.quant
     bits, group_size = bits or qc.bits, group_size or qc.group_size
     rd = run_folder(rc, track)
     merged = read_metrics(rd)["model_dirs"].get("merged")
@@ -107,7 +108,7 @@ def run_quantize(track:int, # track id 1-5
     if method == "awq": quantize_awq(merged, out, texts, bits, group_size, qc.zero_point, qc.ignore, qc.max_seq_length, rc.model.dtype)
     elif method == "autoawq": quantize_autoawq(merged, out, texts, bits, group_size, qc.zero_point)
     else: raise ValueError(f"unknown quantization method {method!r}: awq | autoawq")
-    sets = eval_sets(track, rd, data_dir, limit)
+    sets = eval_sets(track, rd, data_dir, limit or rc.inference.eval_limit)
     q = timed_eval(out, sets, rc)
     # the unquantized model is the wise-ft stage's merged folder, already answered (and timed on dev) by the same
     # engine on this machine: its reports are reused, only its load time is measured here (saves minutes)
@@ -133,7 +134,10 @@ def add_cli(sub):
     p.add_argument("--recipe", default=None)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--limit", type=int, default=0)
-    p.set_defaults(func=lambda a: run_quantize(a.track, a.method, a.bits, a.group_size, a.recipe, a.data_dir, a.limit))
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
+    def go(a):
+        with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track)): run_quantize(a.track, a.method, a.bits, a.group_size, a.recipe, a.data_dir, a.limit, a.set)
+    p.set_defaults(func=go)
 
 # %% ../nbs/06_awq.ipynb #f7464f60
 def quantize_autoawq(model_dir:str|Path, out:str|Path, texts:list[str], bits:int=4, group_size:int=128, zero_point:bool=True) -> Path:

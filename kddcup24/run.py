@@ -11,9 +11,10 @@ from .core import Recipe, as_recipe, atomic_write, build_config, data_dir, get_t
 from .shopbench import evaluate_records, load_records, write_records
 
 # %% auto #0
-__all__ = ['BACKENDS', 'run_folder', 'metrics_path', 'read_metrics', 'update_metrics', 'stage_done', 'stage_score', 'git_commit',
-           'peak_rss_gib', 'dev_questions', 'load_mixture', 'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate',
-           'load_ref', 'vllm_python', 'answer', 'score', 'vllm_worker']
+__all__ = ['BACKENDS', 'run_folder', 'run_recipe', 'RunLocked', 'run_lock', 'metrics_path', 'read_metrics', 'update_metrics',
+           'stage_done', 'stage_score', 'git_commit', 'peak_rss_gib', 'dev_questions', 'load_mixture',
+           'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate', 'load_ref', 'vllm_python', 'answer', 'generate',
+           'score', 'vllm_worker']
 
 # %% ../nbs/01d_run.ipynb #67a18796
 def run_folder(recipe:str|Path|Recipe|None=None, # the run's recipe (name, path or loaded); None: `track{track}`
@@ -35,6 +36,65 @@ def run_folder(recipe:str|Path|Recipe|None=None, # the run's recipe (name, path 
     else: atomic_write(f, yaml.safe_dump(recipe_dict(r), sort_keys=False))
     return p
 
+# %% ../nbs/01d_run.ipynb #943390c1
+def run_recipe(recipe:str|Path|Recipe|None=None, # a recipe name, YAML path or `Recipe`; None: `track{track}`
+               track:int=5, # the track whose default recipe stands in for None
+               overrides:list[str]=(), # `section.key=value` strings
+               name:str|None=None, # the run's name (default: the recipe's, plus `-<hash of the overrides>` when there are any)
+              ) -> Recipe:
+    "The recipe of a run: overrides applied, named so that runs with different overrides never share a folder."
+    import hashlib, re
+    r = as_recipe(recipe, track, overrides)
+    if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ValueError(f"run name {name!r}: use letters, digits, '.', '_' and '-' (it becomes a folder name)")
+    if overrides and not name: name = f"{r.name}-{hashlib.sha256(chr(10).join(overrides).encode()).hexdigest()[:8]}"
+    return dataclasses.replace(r, name=name) if name else r
+
+# %% ../nbs/01d_run.ipynb #771b6264
+class RunLocked(RuntimeError):
+    "Another live process holds the run folder."
+
+def _remove_leftovers(rd:Path) -> list[str]:
+    "Remove the temporary siblings (`.name.*`) that `atomic_write`/`atomic_dir` leave when killed, in the run folder and one level down."
+    import shutil
+    gone = []
+    for p in [*rd.glob(".*"), *rd.glob("*/.*")]:
+        if p.name in (".ipynb_checkpoints",) or p == rd/"run.lock": continue
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        gone.append(str(p.relative_to(rd)))
+    return sorted(gone)
+
+class run_lock:
+    "Hold a run folder's `run.lock` for one process (and its children); a second holder is refused, naming the first."
+    def __init__(self, run_dir:str|Path): self.dir = Path(run_dir).resolve(); self.fd = None
+    def __enter__(self):
+        import fcntl, shlex, socket
+        held = [d for d in os.environ.get("KDDCUP24_LOCKED", "").split(os.pathsep) if d]
+        if str(self.dir) in held: return self  # our parent holds it
+        self.dir.mkdir(parents=True, exist_ok=True)
+        p = self.dir/"run.lock"
+        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "an unknown process"
+            os.close(fd)
+            raise RunLocked(f"{self.dir} is in use by {who}; wait for it or stop it (a killed process frees the folder)") from None
+        stale = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        if stale: print(f"[lock] {p}: taking over from {stale} (no longer running)", file=sys.stderr)
+        gone = _remove_leftovers(self.dir)
+        if gone: print(f"[lock] {self.dir}: removed {len(gone)} temporary file(s) of an interrupted write: {', '.join(gone[:5])}", file=sys.stderr)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}: {shlex.join(sys.argv)[:300]}".encode(), 0)
+        self.fd = fd
+        os.environ["KDDCUP24_LOCKED"] = os.pathsep.join(held + [str(self.dir)])
+        return self
+    def __exit__(self, *exc):
+        if self.fd is None: return False
+        held = [d for d in os.environ.get("KDDCUP24_LOCKED", "").split(os.pathsep) if d and d != str(self.dir)]
+        os.environ["KDDCUP24_LOCKED"] = os.pathsep.join(held)
+        os.ftruncate(self.fd, 0); os.close(self.fd); self.fd = None
+        return False
+
 # %% ../nbs/01d_run.ipynb #bf08e9c3
 def metrics_path(run_dir:str|Path) -> Path:
     "The metrics file of a run folder."
@@ -47,7 +107,8 @@ def read_metrics(run_dir:str|Path) -> dict:
     try: m = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e: raise ValueError(f"{p}: not valid JSON: {e.msg}") from None
     if not isinstance(m, dict) or not isinstance(m.get("stages"), dict): raise ValueError(f"{p}: field 'stages': missing or not a mapping")
-    m.setdefault("model_dirs", {})
+    # folders inside the run are stored relative to it (a run folder can be copied or moved); callers get absolute paths
+    m["model_dirs"] = {k: str((p.parent/v).absolute()) if not Path(v).is_absolute() else v for k, v in m.get("model_dirs", {}).items()}
     return m
 
 def update_metrics(run_dir:str|Path, # the run folder
@@ -64,7 +125,9 @@ def update_metrics(run_dir:str|Path, # the run folder
         if valid is not None: e["valid"] = valid
         m["stages"][stage] = {**e, **extra}
     if model_dir is not None: m["model_dirs"][model_dir[0]] = str(Path(model_dir[1]).absolute())
-    atomic_write(metrics_path(run_dir), json.dumps(m, indent=1))
+    rd = Path(run_dir).absolute()
+    rel = lambda v: os.path.relpath(v, rd) if Path(v).is_relative_to(rd) else v
+    atomic_write(metrics_path(run_dir), json.dumps({**m, "model_dirs": {k: rel(v) for k, v in m["model_dirs"].items()}}, indent=1))
     return m
 
 def stage_done(run_dir:str|Path, *stages:str) -> bool:
@@ -206,17 +269,15 @@ def vllm_python() -> str|None:
     if not p and "__file__" in globals(): p = str(Path(__file__).resolve().parent.parent/".venv-vllm"/"bin"/"python")
     return p if p and Path(p).exists() else None
 
-def _answer_vllm_subprocess(sets, refs, r, llm_kw):
-    "Run `vllm_worker` in the vLLM environment on a job file; return its results."
+def _vllm_subprocess(job_data:dict):
+    "Run `vllm_worker` in the vLLM environment on a job (`kind` answer or generate); return its results."
     import importlib.util
     py = vllm_python()
     if py is None: raise RuntimeError("inference.backend=vllm: vLLM is not installed here and no vLLM environment was found "
                                       "(set KDDCUP24_VLLM_PYTHON, or `make vllm-env`)")
-    keep = ("input_field", "is_multiple_choice", "task_type")
     with tempfile.TemporaryDirectory() as d:
         job, res = Path(d)/"job.json", Path(d)/"out.json"
-        job.write_text(json.dumps({"recipe": recipe_dict(r), "refs": [dataclasses.asdict(x) for x in refs], "llm_kw": llm_kw,
-                                   "sets": {n: [{k: x[k] for k in keep if k in x} for x in recs] for n, recs in sets.items()}}))
+        job.write_text(json.dumps(job_data))
         root = str(Path(importlib.util.find_spec("kddcup24").origin).parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
         p = subprocess.run([py, "-m", "kddcup24.run", str(job), str(res)], env=env, cwd=root)
@@ -238,9 +299,33 @@ def answer(sets:dict[str, list[dict]], # eval set name -> ShopBench records
     if len({x.label for x in refs}) < len(refs): raise ValueError(f"model references need distinct labels: {[x.label for x in refs]}")
     if b == "transformers": return _answer_hf(sets, refs, recipe, model, progress, time_limit)
     try: import vllm  # noqa: F401
-    except ImportError: return _answer_vllm_subprocess(sets, refs, recipe, llm_kw)
+    except ImportError:
+        keep = ("input_field", "is_multiple_choice", "task_type")
+        return _vllm_subprocess({"kind": "answer", "recipe": recipe_dict(recipe), "refs": [dataclasses.asdict(x) for x in refs], "llm_kw": llm_kw,
+                                 "sets": {n: [{k: x[k] for k in keep if k in x} for x in recs] for n, recs in sets.items()}})
     from kddcup24.inference import answer_vllm
     return answer_vllm(sets, refs, recipe, **llm_kw)
+
+def generate(prompts:list[str], # fully formatted prompts (chat template applied)
+             ref:ModelRef, # the model that writes
+             recipe:Recipe, # `inference.backend`, batch size, dtype
+             max_new_tokens:int, # new-token budget for every prompt
+             backend:str|None=None, # transformers | vllm (default: the recipe's)
+             **llm_kw, # more `vllm.LLM` arguments (vLLM backend)
+            ) -> list[str]:
+    "Greedy free-text completions on either backend (the synthetic-data writer), in input order."
+    b = backend or recipe.inference.backend
+    if b not in BACKENDS: raise ValueError(f"inference.backend {b!r}: expected one of {BACKENDS}")
+    if b == "transformers":
+        from kddcup24.predict import generate as hf_generate
+        m, tok = load_ref(ref, recipe)
+        return hf_generate(m, tok, prompts, max_new_tokens, batch_size=recipe.inference.batch_size)
+    try: import vllm  # noqa: F401
+    except ImportError:
+        return _vllm_subprocess({"kind": "generate", "recipe": recipe_dict(recipe), "refs": [dataclasses.asdict(ref)], "llm_kw": llm_kw,
+                                 "prompts": list(prompts), "max_new_tokens": max_new_tokens})
+    from kddcup24.inference import generate_vllm
+    return generate_vllm(prompts, ref, recipe, max_new_tokens, **llm_kw)
 
 def score(sets:dict[str, list[dict]], # eval set name -> ShopBench records with truths
           refs:list[ModelRef], # the models to score
@@ -262,11 +347,12 @@ def score(sets:dict[str, list[dict]], # eval set name -> ShopBench records with 
 def vllm_worker(job:str|Path, # the job file `answer` wrote
                 out:str|Path, # where the results go
                ):
-    "Answer a job file with vLLM in this environment."
-    from kddcup24.inference import answer_vllm
+    "Answer (or generate for) a job file with vLLM in this environment."
+    from kddcup24.inference import answer_vllm, generate_vllm
     j = json.loads(Path(job).read_text())
-    r = build_config(Recipe, j["recipe"], where=str(job))
-    res = answer_vllm(j["sets"], [ModelRef(**x) for x in j["refs"]], r, **j["llm_kw"])
+    r, refs = build_config(Recipe, j["recipe"], where=str(job)), [ModelRef(**x) for x in j["refs"]]
+    if j.get("kind") == "generate": res = generate_vllm(j["prompts"], refs[0], r, j["max_new_tokens"], **j["llm_kw"])
+    else: res = answer_vllm(j["sets"], refs, r, **j["llm_kw"])
     atomic_write(out, json.dumps(res))
 
 if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", None) == "kddcup24.run": vllm_worker(*sys.argv[1:3])

@@ -7,15 +7,16 @@ from __future__ import annotations
 import json, os, random, re, sys, time
 from collections import Counter
 from pathlib import Path
-from .core import TASK_TYPES, cache_dir, data_dir as find_data_dir
+from .core import TASK_TYPES, as_recipe, atomic_dir, runs_dir, data_dir as find_data_dir
+from .run import ModelRef, generate, run_folder
 from .shopbench import RecordError, parse_response, validate_record
 from .prompts import format_answer
 from .data import (SOURCES, assign_tracks, load_ec_guide, norm_text, normalise, option_labels, split_mixed,
                            _shingles, json_items)
 
 # %% auto #0
-__all__ = ['WRITER_SYSTEM', 'REPLY_START', 'writer_messages', 'split_reply', 'check', 'pick_seeds', 'synthesize', 'run_synthetic',
-           'cmd_synth', 'add_cli']
+__all__ = ['WRITER_SYSTEM', 'REPLY_START', 'SEEDS_PER_QUESTION', 'writer_messages', 'split_reply', 'check', 'pick_seeds',
+           'synthesize', 'run_synthetic', 'cmd_synth', 'add_cli']
 
 # %% ../nbs/03_synthetic.ipynb #1ba9c647
 WRITER_SYSTEM = "You write new exam questions for an online shopping benchmark. Follow the requested format exactly."
@@ -109,16 +110,17 @@ def pick_seeds(root:str|Path, # data folder with `ec-guide/`
     return out
 
 def synthesize(seeds:list[dict], # seed records (ShopBench with task_name and tracks)
-               model, tok, # writer model and tokenizer (left padding)
+               writer:ModelRef, # the writer model
+               recipe, # a `Recipe`: backend, dtype, batch size
                max_new_tokens:int=200, # budget for a question and its answer
-               batch_size:int=4,
                verbose:bool=False, # print each reply and its verdict
               ) -> tuple[list[dict], Counter]:
-    "New validated records written from `seeds`, and the count of outcomes by reason."
-    from kddcup24.predict import generate
+    "New validated records written from `seeds` on the recipe's backend, and the count of outcomes by reason."
+    from kddcup24.models import load_tokenizer
+    tok = load_tokenizer(writer.base, trust_remote_code=recipe.model.trust_remote_code)
     # the reply is started with "QUESTION:" so that even a small writer keeps to the layout
     prompts = [tok.apply_chat_template(writer_messages(s), tokenize=False, add_generation_prompt=True) + REPLY_START for s in seeds]
-    replies = [REPLY_START + g for g in generate(model, tok, prompts, max_new_tokens, batch_size=batch_size)]
+    replies = [REPLY_START + g for g in generate(prompts, writer, recipe, max_new_tokens)]
     kept, why = [], Counter()
     for s, reply in zip(seeds, replies):
         r, reason = check(reply, s)
@@ -127,39 +129,50 @@ def synthesize(seeds:list[dict], # seed records (ShopBench with task_name and tr
         if verbose: print(f"--- {s['task_name']} → {reason}\n{reply[:600]}", file=sys.stderr)
     return kept, why
 
-def run_synthetic(n:int=8, # seeds (one attempt each)
-                  model:str="smollm2-135m", # writer: embedded name, local folder or hub id
+SEEDS_PER_QUESTION = 2  # one attempt per seed; a 135M writer keeps few, a 72B most: the card says how many
+
+def run_synthetic(recipe=None, # the run's recipe (name, path or `Recipe`); None: `track{track}`
+                  track:int=5, # the track whose default recipe stands in for None
+                  n:int|None=None, # questions wanted (default the recipe's `data.synthetic`)
+                  writer:str|None=None, # writer model (default `data.synthetic_writer`, else the recipe's base)
                   data_dir:str|Path|None=None, # data folder; else `KDDCUP24_DATA`
-                  out:str|Path|None=None, # JSON Lines output; default `<cache>/synthetic/<model>.jsonl`
-                  dtype:str="float32", device_map:str|None=None, max_new_tokens:int=200, batch_size:int=4, seed:int=0,
-                  verbose:bool=False,
+                  out_dir:str|Path|None=None, # output folder; default `runs/<recipe name>/synthetic`
+                  max_new_tokens:int=200, # budget per question and answer
+                  verbose:bool=False, # print each reply and its verdict
                  ) -> dict:
-    "Write questions from `n` seeds with `model`, keep the ones that check out, save them; return the counts."
-    from kddcup24.models import load_model
+    "The synthetic stage: up to `n` checked questions from twice as many seeds, written into the run's `synthetic/` atomically; return its card."
     from kddcup24.shopbench import write_records
-    t0 = time.time()
-    seeds = pick_seeds(find_data_dir(data_dir), n, seed)
-    m, tok = load_model(model, dtype=dtype, device_map=device_map)
-    kept, why = synthesize(seeds, m, tok, max_new_tokens, batch_size, verbose)
-    out = Path(out) if out else cache_dir()/"synthetic"/f"{re.sub(r'[^A-Za-z0-9._-]+', '_', str(model))}.jsonl"
-    write_records(out, kept)
-    return {"seeds": len(seeds), "kept": len(kept), "outcomes": dict(why), "out": str(out), "seconds": round(time.time() - t0, 1)}
+    t0, rc = time.time(), as_recipe(recipe, track)
+    n = rc.data.synthetic if n is None else n
+    w = writer or rc.data.synthetic_writer or rc.model.base
+    out = Path(out_dir) if out_dir else run_folder(rc, track)/"synthetic"
+    seeds = pick_seeds(find_data_dir(data_dir), SEEDS_PER_QUESTION * n, rc.data.seed)
+    kept, why = synthesize(seeds, ModelRef(w), rc, max_new_tokens, verbose)
+    card = {"writer": w, "backend": rc.inference.backend, "wanted": n, "seeds": len(seeds), "kept": len(kept[:n]), "outcomes": dict(why),
+            "seconds": round(time.time() - t0, 1)}
+    with atomic_dir(out) as tmp:
+        write_records(tmp/f"{re.sub(r'[^A-Za-z0-9._-]+', '_', str(w))}.jsonl", kept[:n])
+        (tmp/"card.json").write_text(json.dumps(card, indent=1))
+    return {**card, "out": str(out)}
 
 # %% ../nbs/03_synthetic.ipynb #2eb78f73
 def cmd_synth(a):
     "Run `kddcup24 synth`."
-    res = run_synthetic(a.n, a.model, a.data_dir, a.out, a.dtype, a.device_map, a.max_new_tokens, a.batch_size, a.seed, a.verbose)
-    print(json.dumps(res))
+    from kddcup24.run import run_lock
+    rc = as_recipe(a.recipe, a.track, a.set)
+    with run_lock(run_folder(rc, a.track)):
+        print(json.dumps(run_synthetic(rc, a.track, a.n, a.model, a.data_dir, a.out, a.max_new_tokens, a.verbose)))
 
 def add_cli(sub):
     "Register `kddcup24 synth` on the CLI's subparsers."
     p = sub.add_parser("synth", help="write new ShopBench questions with an LLM from seed records, keep the checked ones")
-    p.add_argument("--n", type=int, default=8, help="seed records (one attempt each)")
-    p.add_argument("--model", default="smollm2-135m", help="writer model: embedded name, folder or hub id")
+    p.add_argument("--track", type=int, default=5, help="track whose run gets the questions")
+    p.add_argument("--recipe", help="recipe name or YAML (default track{N}): writer, backend, dtype")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
+    p.add_argument("--n", type=int, default=None, help="questions wanted (default the recipe's data.synthetic); twice as many seeds")
+    p.add_argument("--model", default=None, help="writer model: embedded name, folder or hub id (default data.synthetic_writer, else model.base)")
     p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA)")
-    p.add_argument("--out", help="JSON Lines output (default <cache>/synthetic/<model>.jsonl)")
-    p.add_argument("--dtype", default="float32"); p.add_argument("--device-map", default=None, help="e.g. auto on GPUs")
-    p.add_argument("--max-new-tokens", type=int, default=200); p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default runs/<recipe name>/synthetic)")
+    p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--verbose", action="store_true", help="print each reply and its verdict")
     p.set_defaults(func=cmd_synth)

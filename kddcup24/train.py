@@ -10,7 +10,7 @@ from pathlib import Path
 from .core import TASK_TYPES, Recipe, as_recipe, atomic_dir, atomic_write, data_dir, load_recipe, runs_dir
 from .shopbench import load_records, write_records
 from .run import (ModelRef, dev_questions, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
-                          run_folder, score, update_metrics)
+                          run_folder, run_lock, score, update_metrics)
 from .prompts import chat_example, chat_messages, option_example
 
 # %% auto #0
@@ -297,10 +297,10 @@ def train_track(track:int, # ShopBench track 1-5
     run = run_folder(r, track, run_dir)
     mix = Path(mixture) if mixture else prepare_mixture(r, run/"data", data)
     train, valid, card = load_mixture(mix)
-    train, valid = mixture_for_track(train, track), mixture_for_track(valid, track)[:valid_limit]
+    train, valid = mixture_for_track(train, track), mixture_for_track(valid, track)[:valid_limit or r.inference.eval_limit or None]
     info = {"track": track, "recipe": r.name, "seed": r.train.seed, "git_commit": git_commit(), "data_card_sha256": card_hash(mix),
             "mixture": str(mix), "n_train": len(train), "n_valid": len(valid), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    sets, hf = {"dev": dev_questions(track, data)[:dev_limit], "valid": valid}, r.inference.backend == "transformers"
+    sets, hf = {"dev": dev_questions(track, data)[:dev_limit or r.inference.eval_limit or None], "valid": valid}, r.inference.backend == "transformers"
     zero_shot = evaluate and _is_main() and "zero_shot" not in read_metrics(run)["stages"]
     if zero_shot and not hf: _score_stage(run, "zero_shot", ModelRef(r.model.base), r, sets)  # vLLM before the trainer takes the GPU
     model, tok = load_base(r)
@@ -424,9 +424,14 @@ def run_launch(a) -> list[str]:
     cmd = launch_command(a.track, a.launch, a.num_processes, r.name if not a.recipe else a.recipe, extra)
     print(" ".join(cmd))
     if not a.run: return cmd
-    run_folder(r, a.track, run)
+    with run_lock(run_folder(r, a.track, run)): _launch(a, r, run, mix, cmd)
+    return cmd
+
+def _launch(a, r, run, mix, cmd):
+    "The body of `run_launch --run` on a locked run folder: mixture, zero-shot, the ranks, the adapter's score."
     if not a.mixture: prepare_mixture(r, mix, a.data_dir)  # once, before the ranks start (they would race on one folder)
-    sets = {"dev": dev_questions(a.track, a.data_dir), "valid": mixture_for_track(load_mixture(mix)[1], a.track)[:a.valid_limit]}
+    sets = {"dev": dev_questions(a.track, a.data_dir), "valid": mixture_for_track(load_mixture(mix)[1], a.track)[:a.valid_limit or r.inference.eval_limit or None]}
+    if r.inference.eval_limit: sets["dev"] = sets["dev"][:r.inference.eval_limit]
     # the ranks only train; scoring happens here, in one process, before they take the devices and after they are done
     if not a.no_eval and "zero_shot" not in read_metrics(run)["stages"]: _score_stage(run, "zero_shot", ModelRef(r.model.base), r, sets)
     exe = Path(sys.executable).parent/"accelerate"  # this environment's accelerate, whatever PATH says
@@ -436,7 +441,6 @@ def run_launch(a) -> list[str]:
         info = json.loads((run/"run.json").read_text())
         _score_stage(run, "sft", ModelRef(r.model.base, adapter=str(run/"sft")), r, sets, train_seconds=info["train_seconds"],
                      peak_rss_gib=info["peak_rss_gib"], processes=a.num_processes, launch=a.launch)
-    return cmd
 
 def cmd_train(a):
     "`kddcup24 train`: train a track, run a multi-process launch (or print it), or benchmark."
@@ -449,8 +453,9 @@ def cmd_train(a):
             cmd += (["--recipe", a.recipe] if a.recipe else []) + sum([["--set", s] for s in a.set], []) + (["--data-dir", a.data_dir] if a.data_dir else [])
             subprocess.run(cmd, check=True)
         return
-    m = train_track(a.track, a.recipe, a.set, resume=a.resume, run_dir=a.run_dir, data=a.data_dir, max_steps=a.steps or None,
-                    valid_limit=a.valid_limit, evaluate=not a.no_eval, mixture=a.mixture)
+    with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track, a.run_dir)):  # the ranks of a launch inherit it
+        m = train_track(a.track, a.recipe, a.set, resume=a.resume, run_dir=a.run_dir, data=a.data_dir, max_steps=a.steps or None,
+                        valid_limit=a.valid_limit, evaluate=not a.no_eval, mixture=a.mixture)
     print(json.dumps({k: {"dev": v.get("tracks"), "valid": (v.get("valid") or {}).get("task_types") and
                           {t: x["score"] for t, x in v["valid"]["task_types"].items()}} for k, v in m["stages"].items()}, indent=1))
 

@@ -37,7 +37,7 @@ def test_unknown_model_is_a_clear_error():
 def test_track5_gpu_fits_the_winners_training_box():
     p = P.plan(load_recipe("track5-gpu"), "8xA100-80G")
     assert p["fits"], [x["why"] for x in p["stages"]]
-    assert [x["stage"] for x in p["stages"]] == ["data", "synthetic", "zero_shot", "train", "ensemble", "quantize", "evaluate"]
+    assert [x["stage"] for x in p["stages"]] == ["synthetic", "data", "zero_shot", "train", "ensemble", "quantize", "evaluate"]
     assert all(x["backend"] == "vllm" for x in p["stages"] if x["stage"] in ANSWERING)
     fp32_72b = P.model_shape("Qwen/Qwen2-72B-Instruct")["params"] * 4 / 2**30
     assert all(x["host_gib"] < fp32_72b for x in p["stages"])  # never the 72B model in fp32 on the host

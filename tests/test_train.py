@@ -31,6 +31,7 @@ def test_kill_and_resume(tmp_path):
     p.send_signal(signal.SIGKILL); p.wait()
     assert not (run/"sft").exists(), "the run finished before it could be killed"
     from kddcup24.train import last_checkpoint
+    from kddcup24.run import read_metrics
     last = last_checkpoint(run/"checkpoints")  # the newest complete one (checkpoint-8 may be half-written)
     assert last is not None and int(last.name.split("-")[1]) >= 4, last
     r = subprocess.run(_train(tiny, run, mix, "--resume"), env=env, cwd=ROOT, capture_output=True, text=True)
@@ -43,7 +44,7 @@ def test_kill_and_resume(tmp_path):
     assert a.keys() == b.keys() and a
     import torch
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
-    assert (run/"loss.png").exists() and json.loads((run/"metrics.json").read_text())["model_dirs"]["sft"] == str(run/"sft")
+    assert (run/"loss.png").exists() and read_metrics(run)["model_dirs"]["sft"] == str(run/"sft")
 
 def test_launch_configs_parse():
     "The shipped accelerate configs parse with accelerate's own loader; the launch command is one accelerate accepts."
