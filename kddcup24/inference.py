@@ -611,22 +611,35 @@ def plan(counts:dict[str, int], # questions per task type
             "fits": secs <= limit, "headroom": limit / secs if secs else math.inf}
 
 # %% ../nbs/07_inference.ipynb #9d96a45a
+_DEQUANT = {}  # (weight storage, dtype) -> dequantized weight: the reference op unpacks each layer once, not once per forward
+
 def _reference_wna16(input, q_weight, scales, zeros, bias, pack_factor, isa_hint):
     "input @ dequant(q_weight) + bias in plain torch, reading the layout vLLM's `CPUWNA16LinearKernel` repacks 4-bit weights into."
+    x = input.reshape(-1, input.shape[-1])
+    # a CPU without the native op trades the 4-bit memory saving for speed: unpacking every weight on every forward made
+    # one AWQ evaluation of 16 questions take over 10 minutes here
+    key = (q_weight.data_ptr(), scales.data_ptr(), x.dtype)
+    w = _DEQUANT.get(key)
+    if w is None:
+        import weakref
+        w = _DEQUANT[key] = _dequant_wna16(q_weight, scales, zeros, pack_factor, x.shape[-1], x.dtype)
+        weakref.finalize(q_weight, _DEQUANT.pop, key, None)  # a freed weight's address may be reused by another model
+    out = x @ w
+    if bias is not None: out = out + bias.to(out.dtype)
+    return out.reshape(*input.shape[:-1], w.shape[1])
+
+def _dequant_wna16(q_weight, scales, zeros, pack_factor, k, dtype):
+    "The [k, n] weight of vLLM's CPU 4-bit layout (16-channel blocks, uint4 with zero points) in `dtype`."
     import torch
     from vllm.model_executor.layers.quantization.utils.quant_utils import unpack_quantized_values_into_int32
     from vllm.scalar_type import scalar_types
-    x = input.reshape(-1, input.shape[-1])
-    k, (g, n) = x.shape[-1], scales.shape
+    g, n = scales.shape
     # blocks of 16 output channels, each [k, 16/pack_factor] int32, packed along the output dim
     w = q_weight.view(n // 16, k, 16 // pack_factor).permute(1, 0, 2).reshape(k, n // pack_factor)
     q = unpack_quantized_values_into_int32(w, scalar_types.uint4, 1)  # [k, n] in 0..15
     z = unpack_quantized_values_into_int32(zeros, scalar_types.uint4, 1) if zeros is not None else 8  # [g, n] or uint4b8's bias
     rows = torch.arange(k) // (k // g)  # group of each input row
-    w = ((q - (z[rows] if torch.is_tensor(z) else z)).to(scales.dtype) * scales[rows]).to(x.dtype)
-    out = x @ w
-    if bias is not None: out = out + bias.to(out.dtype)
-    return out.reshape(*input.shape[:-1], n)
+    return ((q - (z[rows] if torch.is_tensor(z) else z)).to(scales.dtype) * scales[rows]).to(dtype)
 
 def cpu_wna16_path(dtype) -> str:
     "Which 4-bit GEMM vLLM's CPU backend runs for activations of `dtype`: `native` (its AVX-512 op) or `reference` (`_reference_wna16`)."
