@@ -778,6 +778,9 @@ def vllm_llm(model:str, # model folder or hub id
         import os
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         args["gpu_memory_utilization"] = 0.4
+        # no torch.compile on CPU: it costs about a minute per engine here, and its warm-up traced the reference 4-bit GEMM
+        # (`_reference_wna16`) for over 10 minutes without finishing; `enforce_eager=False` in `kw` turns it back on
+        args["enforce_eager"] = True
     return LLM(**{**args, **kw})
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's LoRA kernels take
