@@ -95,10 +95,10 @@ def main():
             row["rerun_s"].append(round(secs, 1))
             print(f"{st} kill {k + 1}: at {at:.0f} s, rerun exit {rc} in {secs:.0f} s, leftovers {leftovers(rd)}", file=sys.stderr)
         rows.append(row)
+        if a.json: Path(a.json).write_text(json.dumps(rows, indent=1))  # after every stage: a long run's partial table survives
     print(f"{'stage':<10}{'kills':>6}{'reran':>7}{'identical':>10}{'wrongly complete':>18}{'leftovers':>10}{'stage s':>9}  rerun s")
     for r in rows:
         print(f"{r['stage']:<10}{r['kills']:>6}{r['reran']:>7}{r['identical']:>10}{r['wrongly_complete']:>18}{r['leftovers']:>10}{r['stage_s']:>9}  {r['rerun_s']}")
-    if a.json: Path(a.json).write_text(json.dumps(rows, indent=1))
     ok = all(r["kills"] == r["reran"] == r["identical"] == a.kills and not r["wrongly_complete"] and not r["leftovers"] for r in rows)
     sys.exit(0 if ok else 1)
 
