@@ -47,6 +47,11 @@ def leftovers(rd:Path) -> list[str]:
     "Temporary files and folders (`.name.*`) in the run folder and one level below."
     return sorted(str(p.relative_to(rd)) for p in [*rd.glob(".*"), *rd.glob("*/.*")] if p.name != ".ipynb_checkpoints")
 
+def same(got:dict, want:dict) -> bool:
+    "Whether a trial's scores equal the uninterrupted run's on every stage the trial has reached (later ones have not run)."
+    return got == {**want, "stages": {s: v for s, v in want["stages"].items() if s in got["stages"]},
+                   "model_dirs": [d for d in want["model_dirs"] if d in got["model_dirs"]], "ablation": got["ablation"]}
+
 def stage_done(stage:str, rd:Path) -> bool:
     "The pipeline's own completion check of a stage."
     from kddcup24.pipeline import STAGES as P
@@ -83,14 +88,11 @@ def main():
             rc, _ = run(st, trial, a.data_dir, log, kill_after=at)
             row["kills"] += rc is None
             rd = trial/NAME
-            if rc is None and stage_done(st, rd) and scores(rd) != want: row["wrongly_complete"] += 1
+            if rc is None and stage_done(st, rd) and not same(scores(rd), want): row["wrongly_complete"] += 1
             rc, secs = run(st, trial, a.data_dir, log)
             got = scores(rd)
             row["reran"] += rc == 0
-            # later stages have not run in the trial: compare what exists up to this stage
-            row["identical"] += rc == 0 and got == {**want, "stages": {s: v for s, v in want["stages"].items() if s in got["stages"]},
-                                                    "model_dirs": [d for d in want["model_dirs"] if d in got["model_dirs"]],
-                                                    "ablation": got["ablation"]} and stage_done(st, rd)
+            row["identical"] += rc == 0 and same(got, want) and stage_done(st, rd)
             row["leftovers"] += bool(leftovers(rd))
             row["rerun_s"].append(round(secs, 1))
             print(f"{st} kill {k + 1}: at {at:.0f} s, rerun exit {rc} in {secs:.0f} s, leftovers {leftovers(rd)}", file=sys.stderr)
