@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, importlib, importlib.util, json, sys, time
 from pathlib import Path
-from .core import TASK_TYPES, TRACKS, atomic_write
+from .core import TASK_TYPES, TRACKS, atomic_write, disk_fault
 from .shopbench import load_records, write_records, evaluate_records
 
 # %% auto #0
@@ -96,3 +96,6 @@ def main(argv:list[str]|None=None):
     try: a.func(a)
     except (ValueError, FileNotFoundError, KeyError) as ex:
         print(f"kddcup24 {a.cmd}: error: {ex}", file=sys.stderr); sys.exit(2)
+    except OSError as ex:  # a full disk or a read-only folder: one line, not a traceback from inside a library
+        if not disk_fault(ex): raise
+        print(f"kddcup24 {a.cmd}: error: {disk_fault(ex)}", file=sys.stderr); sys.exit(1)

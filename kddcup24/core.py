@@ -4,17 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #ae569ea5
 from __future__ import annotations
-import contextlib, dataclasses, os, tempfile, types, typing
+import contextlib, dataclasses, errno, os, re, shutil, tempfile, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['TRACKS', 'TASK_TYPES', 'MC_SCORING', 'cache_dir', 'data_dir', 'runs_dir', 'atomic_write', 'atomic_dir', 'Track',
-           'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig',
-           'QuantConfig', 'Recipe', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override',
-           'load_recipe', 'as_recipe', 'recipe_dict']
+__all__ = ['DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'MAX_RECIPE_BYTES', 'cache_dir', 'data_dir',
+           'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'disk_fault', 'check_writable', 'Track', 'get_track',
+           'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig',
+           'Recipe', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe',
+           'as_recipe', 'recipe_dict']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -30,11 +31,20 @@ def data_dir(path:str|Path|None=None, # an explicit data folder; else `KDDCUP24_
     if not p.is_dir(): raise FileNotFoundError(f"Data directory {p} does not exist")
     return p
 
+def check_name(name:str, # a run or recipe name
+               what:str="run name", # what it names, for the message
+              ) -> str:
+    "`name` if it is safe as one folder name (letters, digits, `.`, `_`, `-`; no `..`), else a `ValueError` saying why."
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", str(name)) or ".." in str(name):
+        raise ValueError(f"{what} {name!r}: use up to 128 letters, digits, '.', '_' and '-', starting with a letter or digit, "
+                         "and no '..' (it becomes a folder name under the runs folder)")
+    return str(name)
+
 def runs_dir(name:str|None=None, # a run's name: its recipe's (`track5`, `track5-gpu`), so runs of two recipes never share a folder
             ) -> Path:
-    "Folder for run artifacts (`KDDCUP24_RUNS`, default `./runs`), or the run `name` inside it."
+    "Folder for run artifacts (`KDDCUP24_RUNS`, default `./runs`), or the run `name` inside it (never outside it)."
     p = Path(os.environ.get("KDDCUP24_RUNS", "runs")).expanduser()
-    return p/name if name else p
+    return p/check_name(name) if name else p
 
 # %% ../nbs/00_core.ipynb #a5a33d83
 def _umask() -> int:
@@ -51,8 +61,10 @@ def atomic_write(path:str|Path, # destination file
         with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w", **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f: f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode `open` would
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and not e.filename: raise OSError(e.errno, e.strerror, str(path)) from e  # name the file
+        raise
     return path
 
 # %% ../nbs/00_core.ipynb #76a6b5c4
@@ -69,8 +81,37 @@ def atomic_dir(path:str|Path, # the folder to create or replace
         old = path.with_name(f".{path.name}.old")  # swap, so a reader never finds the folder missing
         if path.exists(): os.replace(path, old)
         os.replace(tmp, path); shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and not e.filename: raise OSError(e.errno, e.strerror, str(path)) from e  # name the folder
+        raise
+
+# %% ../nbs/00_core.ipynb #44f9e8e7
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+DISK_HINT = ("Nothing was left half-written: the run's last good state is intact; "
+             "free space or make the folder writable, then rerun the same command")
+
+def disk_fault(e:BaseException, # any exception
+              ) -> str|None:
+    "A one-line message for a failed write (disk full, read-only, not permitted), naming the file; None for other errors."
+    if not isinstance(e, OSError) or e.errno not in DISK_ERRNOS: return None
+    where = f" {e.filename}" if e.filename else ""
+    return f"cannot write{where}: {e.strerror or os.strerror(e.errno)}. {DISK_HINT}"
+
+def check_writable(folder:str|Path, # the folder a stage writes into (created if missing)
+                   need:int=0, # bytes the stage is expected to write
+                  ) -> Path:
+    "`folder`, after checking that it takes a new file and has `need` bytes free; else an `OSError` that names it."
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
+    try: os.write(fd, b"k")
+    except OSError as e: raise OSError(e.errno, e.strerror, str(folder)) from e
+    finally: os.close(fd); os.unlink(tmp)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise OSError(errno.ENOSPC, f"No space left on device: {free/2**30:.2f} GiB free, about {need/2**30:.2f} GiB needed", str(folder))
+    return folder
 
 # %% ../nbs/00_core.ipynb #68076b81
 @dataclass(frozen=True)
@@ -144,6 +185,7 @@ class DataConfig:
     shuffle_options: float = 0.5         # share of multiple-choice questions whose options are permuted
     augment_ranking: bool = True         # make ranking questions from retrieval relevance data
     allow_missing: bool = False          # a listed source absent from the data folder is skipped (and the card says so), not an error
+    track_map: dict[str, list[int]] = field(default_factory=dict)  # sub-task (`MCQ/NEW`) -> tracks: files the package's map lacks, or a re-mapping
     seed: int = 42
 
 @dataclass
@@ -262,6 +304,8 @@ def _merge(a:dict, b:dict) -> dict:
     for k, v in b.items(): out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
+MAX_RECIPE_BYTES = 1 << 20
+
 def _recipe_path(name):
     p = Path(name)
     if p.suffix in (".yaml", ".yml") or p.exists(): return p
@@ -273,7 +317,12 @@ def _read_recipe(name, seen=()):
     "The raw mapping of recipe `name`, with `extends` resolved."
     p = _recipe_path(name)
     if str(p) in seen: raise RecipeError(f"{p}: `extends` forms a cycle")
-    try: d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    if p.stat().st_size > MAX_RECIPE_BYTES: raise RecipeError(f"{p}: {p.stat().st_size} bytes; a recipe is at most {MAX_RECIPE_BYTES}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        # a recipe is untrusted input: YAML aliases can expand a few lines into gigabytes, and no recipe needs them
+        if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text)): raise RecipeError(f"{p}: YAML aliases (*name) are not allowed in a recipe")
+        d = yaml.safe_load(text) or {}
     except yaml.YAMLError as e: raise RecipeError(f"{p}: not valid YAML: {e}") from None
     if not isinstance(d, dict): raise RecipeError(f"{p}: a recipe is a mapping of sections")
     parent = d.pop("extends", None)
@@ -296,6 +345,8 @@ def load_recipe(name:str|Path, # a shipped recipe name (`track5`, `track5-gpu`) 
     for o in overrides: d = _merge(d, parse_override(o))
     r = build_config(Recipe, d, where=str(p))
     get_track(r.track)
+    try: check_name(r.name, "recipe name")  # it names the run's folder: a recipe may not write outside the runs folder
+    except ValueError as e: raise RecipeError(f"{p}.name: {e}") from None
     if r.inference.mc_scoring not in MC_SCORING:
         raise RecipeError(f"{p}.inference.mc_scoring: expected one of {MC_SCORING}, got {r.inference.mc_scoring!r}")
     return r

@@ -9,16 +9,17 @@ from collections import Counter, defaultdict
 from pathlib import Path
 import numpy as np
 from .core import TASK_TYPES, TRACKS, Recipe, cache_dir, data_dir as find_data_dir, get_track, load_recipe, recipe_dict
-from .shopbench import RecordError, validate_record
+from .shopbench import RecordError, read_input, validate_record
 from .prompts import chat_example, format_answer
 
 # %% auto #0
-__all__ = ['SOURCES', 'DEFAULT_METRIC', 'EC_GUIDE_FILES', 'SKILL_TRACKS', 'MMLU_TYPES', 'OPTION', 'TRACK_MAP', 'RANK_TEMPLATE',
-           'MANIFEST', 'STARTER_KIT_RAW', 'EC_GUIDE_RAW', 'json_items', 'load_shopbench', 'load_ec_guide',
-           'skill_tracks', 'load_shopping_mmlu', 'load_hub', 'option_labels', 'normalise', 'split_mixed',
-           'assign_tracks', 'ranking_from_retrieval', 'shuffle_options', 'norm_text', 'minhash', 'template_lines',
-           'dedup', 'decontaminate', 'eval_records', 'load_synthetic', 'curate', 'to_example', 'build_mixture',
-           'public_url', 'DownloadError', 'sha256_file', 'download', 'fetch_data', 'cmd_data', 'add_cli']
+__all__ = ['SOURCES', 'DEFAULT_METRIC', 'EC_GUIDE_FILES', 'SKILL_TRACKS', 'MMLU_TYPES', 'ZIP_BOUNDS', 'OPTION', 'TRACK_MAP',
+           'RANK_TEMPLATE', 'MANIFEST', 'STARTER_KIT_RAW', 'EC_GUIDE_RAW', 'json_items', 'load_shopbench',
+           'load_ec_guide', 'skill_tracks', 'zip_members', 'load_shopping_mmlu', 'load_hub', 'option_labels',
+           'normalise', 'split_mixed', 'assign_tracks', 'ranking_from_retrieval', 'shuffle_options', 'norm_text',
+           'minhash', 'template_lines', 'dedup', 'decontaminate', 'eval_records', 'load_synthetic', 'curate',
+           'to_example', 'build_mixture', 'public_url', 'DownloadError', 'sha256_file', 'download', 'fetch_data',
+           'cmd_data', 'add_cli']
 
 # %% ../nbs/02_data.ipynb #f71944fb
 SOURCES = {
@@ -41,7 +42,7 @@ def json_items(path:str|Path, # a JSON array or JSON Lines file
               ):
     "Yield `(where, record)` with `where` = `file:line`; a broken line raises `RecordError` naming it."
     path = Path(path) if text is None else path
-    text = Path(path).read_text(encoding="utf-8") if text is None else text
+    text = read_input(path) if text is None else text
     if not text.lstrip().startswith("["):
         for i, line in enumerate(text.splitlines(), 1):
             if not line.strip(): continue
@@ -74,7 +75,7 @@ def load_shopbench(path:str|Path, # ShopBench questions (JSON Lines), e.g. `shop
 
 # %% ../nbs/02_data.ipynb #759f2a4f
 EC_GUIDE_FILES = ("Generation/CR", "Generation/EBT", "Generation/EPF", "Generation/EPK", "Generation/ERK", "Generation/MT",
-                  "Generation/PE", "Generation/PKS", "Generation/PQA", "MCQ/ACR", "MCQ/PKS", "MCQ/PRP", "MCQ/QPRJ", "MCQ/QPRP",
+                  "Generation/PE", "Generation/PKS", "Generation/PQA", "Generation/RTS", "MCQ/ACR", "MCQ/MDM", "MCQ/PKS", "MCQ/PRP", "MCQ/QPRJ", "MCQ/QPRP",
                   "MCQ/SA", "MCQ/SAP", "MCQ/SPA", "NER/NER", "Ranking/QPR", "Retrieval/CR", "Retrieval/IPP", "Retrieval/PR",
                   "Retrieval/RRA", "Retrieval/RRS")
 
@@ -115,13 +116,28 @@ def _mc_from_csv(row, task, where):
     return {"input_field": f"{row['question'].rstrip()}\n{opts}\nAnswer: ", "output_field": ans,
             "task_type": "multiple-choice", "metric": "accuracy"}
 
+ZIP_BOUNDS = {"members": 10_000, "member_bytes": 1 << 30, "total_bytes": 8 << 30, "ratio": 200}  # the real data.zip: ~60 files, tens of MB
+
+def zip_members(z:zipfile.ZipFile, # an open archive
+                where:str|Path, # its path, for messages
+               ) -> list[str]:
+    "The archive's file names, after bounding their count, sizes and compression ratios (a zip is read, never extracted)."
+    infos = [i for i in z.infolist() if not i.is_dir() and "__MACOSX" not in i.filename]
+    b = ZIP_BOUNDS
+    if len(infos) > b["members"]: raise RecordError(f"{where}: {len(infos)} members, more than {b['members']}")
+    for i in infos:
+        if i.file_size > b["member_bytes"] or i.file_size > b["ratio"] * max(i.compress_size, 1) + (1 << 20):
+            raise RecordError(f"{where}!{i.filename}: {i.file_size} bytes from {i.compress_size} compressed, past the bounds {b} (a zip bomb?)")
+    if sum(i.file_size for i in infos) > b["total_bytes"]: raise RecordError(f"{where}: more than {b['total_bytes']} bytes uncompressed")
+    return [i.filename for i in infos]
+
 def load_shopping_mmlu(path:str|Path, # the release's `data.zip`
                       ) -> list[dict]:
     "Shopping MMLU questions from the release archive: its skill files if present, else its per-task files."
     import csv, io
     path, out = Path(path), []
     with zipfile.ZipFile(path) as z:
-        names = [n for n in z.namelist() if not n.endswith("/") and "__MACOSX" not in n]
+        names = zip_members(z, path)
         skills = [n for n in names if re.search(r"(^|/)skills/[^/]+\.jsonl?$", n)]
         for n in skills:
             skill = Path(n).stem
@@ -224,7 +240,9 @@ TRACK_MAP = {  # sub-task: (tracks, reason)
     "Generation/PE":  ([1], "explaining a product type, as the dev task 1 does: concepts"),
     "Generation/PKS": ([1, 4], "keyword summaries of (often non-English) product titles: concepts and multilingual"),
     "Generation/PQA": ([2], "answering product questions from knowledge: shopping knowledge reasoning"),
+    "Generation/RTS": ([3], "summarising a user review into its title: review understanding (behaviour)"),
     "MCQ/ACR":        ([2], "arithmetic and commonsense reasoning (GSM8K, CommonsenseQA style)"),
+    "MCQ/MDM":        ([4], "matching a product description across languages: multilingual"),
     "MCQ/PKS":        ([1], "choosing the keyword set that summarises a product: concepts"),
     "MCQ/PRP":        ([2, 3], "product relations (also bought/viewed, same product): relational reasoning from behaviour data"),
     "MCQ/QPRJ":       ([3], "query-product relevance judgement (ESCI): user behaviour"),
@@ -242,12 +260,17 @@ TRACK_MAP = {  # sub-task: (tracks, reason)
     "augment/ranking": ([3], "ranking made from relevance data: the dev ranking task 12 is track 3"),
 }
 
-def assign_tracks(r:dict) -> dict:
-    "The record with `tracks` set from `TRACK_MAP` (EC-Guide, augmented); other sources bring their own."
+def assign_tracks(r:dict, # a record
+                  extra:dict[str, list[int]]|None=None, # the recipe's `data.track_map`: sub-tasks the map lacks, or re-mapped
+                 ) -> dict:
+    "The record with `tracks` set from `extra` or `TRACK_MAP` (EC-Guide, augmented); other sources bring their own."
     if r.get("tracks"): return r
     key = r["task_name"].split(":")[0].removeprefix("ec-guide/")
     if key.startswith("augment/"): key = "/".join(key.split("/")[:2])
-    if key not in TRACK_MAP: raise KeyError(f"{r.get('_where', r['task_name'])}: field 'task_name': no track mapping for {key!r}; add it to TRACK_MAP")
+    if extra and key in extra: return {**r, "tracks": [get_track(t).id for t in extra[key]]}
+    if key not in TRACK_MAP:
+        raise KeyError(f"{r.get('_where', r['task_name'])}: field 'task_name': no track mapping for {key!r}; map it in the recipe "
+                       f"(data.track_map: {{{key}: [1]}}) or on the command line (--set 'data.track_map={{{key}: [1]}}')")
     return {**r, "tracks": list(TRACK_MAP[key][0])}
 
 # %% ../nbs/02_data.ipynb #4076a06c
@@ -444,12 +467,12 @@ def curate(root:str|Path, # data folder (`shopbench/`, `ec-guide/`, optional `sh
         else: raise ValueError(f"data.sources: unknown source {s!r}; expected ec-guide, shopping-mmlu, synthetic or hub:<id>")
         rep["loaded"][s] += len(recs); raw += recs
     recs = [x for r in raw if (x := normalise(r, rep["normalise"])) is not None]
-    recs = [assign_tracks(r) for r in split_mixed(recs)]
+    recs = [assign_tracks(r, cfg.track_map) for r in split_mixed(recs)]
     rng = random.Random(cfg.seed)
     if cfg.augment_ranking:
         made = [x for r in recs if r["task_type"] == "retrieval" and (x := ranking_from_retrieval(r, rng))]
         rep["augment"]["ranking questions from retrieval relevance data"] = len(made)
-        recs += [assign_tracks(r) for r in made]
+        recs += [assign_tracks(r, cfg.track_map) for r in made]
     n0 = len(recs)
     recs, dups = dedup(recs, cfg.near_dup, seed=cfg.seed)
     recs, contam = decontaminate(recs, evals)
@@ -537,7 +560,8 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
                 "train": _counts(train), "valid": _counts(valid),
                 "content_hash": hashlib.sha256((h["train.jsonl"] + h["valid.jsonl"]).encode()).hexdigest(), "sha256": h,
                 "curation": {k: (dict(v) if isinstance(v, Counter) else v) for k, v in rep.items()},
-                "track_map": {k: {"tracks": v[0], "reason": v[1]} for k, v in TRACK_MAP.items()},
+                "track_map": {**{k: {"tracks": v[0], "reason": v[1]} for k, v in TRACK_MAP.items()},
+                              **{k: {"tracks": v, "reason": "the recipe's data.track_map"} for k, v in cfg.track_map.items()}},
                 "seconds": round(time.time() - t0, 1)}
         (tmp/"card.json").write_text(json.dumps(card, indent=1, ensure_ascii=False), encoding="utf-8")
     return card

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os, shutil, tempfile, time
 from pathlib import Path
 from .core import as_recipe, atomic_dir
+from .models import check_weights
 from .run import (ModelRef, eval_sets, interpolate, peak_rss_gib, read_metrics, run_folder, run_lock, score,
                           update_metrics)
 
@@ -25,6 +26,7 @@ def average_adapters(model, # the base model (a transformers `PreTrainedModel`)
     if not adapter_dirs: raise ValueError("average_adapters needs at least one adapter folder")
     for d in adapter_dirs:
         if not (Path(d)/"adapter_config.json").exists(): raise FileNotFoundError(f"{d}: not a PEFT adapter folder (no adapter_config.json)")
+    for d in adapter_dirs: check_weights(d)
     names = [f"a{i}" for i in range(len(adapter_dirs))]
     pm = PeftModel.from_pretrained(model, str(adapter_dirs[0]), adapter_name=names[0])
     for n, d in zip(names[1:], adapter_dirs[1:]): pm.load_adapter(str(d), adapter_name=n)
@@ -47,7 +49,7 @@ def average_lora(adapter_dirs:list, # PEFT LoRA adapter folders trained on one b
     for d in adapter_dirs:
         f = Path(d)/"adapter_config.json"
         if not f.exists(): raise FileNotFoundError(f"{d}: not a PEFT adapter folder (no adapter_config.json)")
-        cfgs.append(json.loads(f.read_text())); sds.append(load_file(str(Path(d)/"adapter_model.safetensors")))
+        check_weights(d); cfgs.append(json.loads(f.read_text())); sds.append(load_file(str(Path(d)/"adapter_model.safetensors")))
     if any(c.get("use_rslora") or c.get("use_dora") for c in cfgs): raise ValueError("average_lora: rsLoRA/DoRA adapters are not supported")
     n, rank = len(adapter_dirs), sum(c["r"] for c in cfgs)
     out_sd = {}
@@ -83,6 +85,7 @@ def merge_lora(base:str, # base model: hub id, folder or embedded name
     cfg = json.loads((ad/"adapter_config.json").read_text())
     if cfg.get("use_rslora") or cfg.get("use_dora"): raise ValueError(f"{ad}: rsLoRA/DoRA adapters are not supported")
     s = cfg["lora_alpha"] / cfg["r"]
+    check_weights(ad)
     with safe_open(str(ad/"adapter_model.safetensors"), "pt") as f: lora = {k: f.get_tensor(k) for k in f.keys()}
     pairs = {k[len("base_model.model."):-len(".lora_A.weight")] + ".weight": (k, k.replace(".lora_A.", ".lora_B.")) for k in lora if ".lora_A." in k}
     shards, used = sorted(src.glob("*.safetensors")), set()

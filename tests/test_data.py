@@ -73,3 +73,29 @@ def test_malformed_input_leaves_output(tmp_path, how, msg):
     assert want in str(e.value), (want, str(e.value))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_whole_public_release_builds_every_track(tmp_path):
+    "A folder laid out as the whole public EC-Guide release (26 files, five of them absent from the mirror) builds tracks 1-5."
+    from kddcup24.data import EC_GUIDE_FILES, ranking_from_retrieval
+    import random
+    src, d = shared("data"), tmp_path/"release"
+    (d/"shopbench").mkdir(parents=True); shutil.copy(src/"shopbench"/"development.json", d/"shopbench")
+    stand_in = {"Generation/RTS": "Generation/ERK", "MCQ/MDM": "MCQ/SPA", "Retrieval/CR": "Retrieval/PR", "Retrieval/IPP": "Retrieval/RRS"}
+    rng = random.Random(0)
+    for name in EC_GUIDE_FILES:
+        p = d/"ec-guide"/f"{name}.json"; p.parent.mkdir(parents=True, exist_ok=True)
+        if (src/"ec-guide"/f"{name}.json").exists(): recs = json.loads((src/"ec-guide"/f"{name}.json").read_text())[:40]
+        elif name == "Ranking/QPR":  # the one ranking file: ranking questions made from retrieval ones
+            pr = json.loads((src/"ec-guide"/"Retrieval/PR.json").read_text())[200:400]
+            recs = [{k: x[k] for k in ("input_field", "output_field", "task_type", "metric")} for r in pr
+                    if (x := ranking_from_retrieval({**r, "task_name": "ec-guide/Retrieval/PR", "source": "ec-guide"}, rng))][:40]
+        else: recs = json.loads((src/"ec-guide"/f"{stand_in[name]}.json").read_text())[-40:]  # same layout, other rows
+        assert recs, name
+        p.write_text(json.dumps(recs))
+    for t in (1, 2, 3, 4, 5):
+        card = build_mixture(load_recipe(f"track{t}", ["data.valid_size=8"]), d, tmp_path/f"mix{t}")
+        assert card["curation"]["missing"] == [], (t, card["curation"]["missing"])
+        assert all(card["train"]["track"][str(k)] > 0 for k in ([t] if t < 5 else (1, 2, 3, 4))), (t, card["train"]["track"])
+        names = set(card["train"]["task_name"]) | set(card["valid"]["task_name"])
+        if t == 5: assert {"ec-guide/Generation/RTS", "ec-guide/MCQ/MDM", "ec-guide/Ranking/QPR", "ec-guide/Retrieval/IPP"} <= {n.split(":")[0] for n in names}
