@@ -7,31 +7,72 @@ from __future__ import annotations
 import argparse, importlib, importlib.util, json, sys, time
 from pathlib import Path
 from .core import TASK_TYPES, TRACKS, atomic_write, disk_fault
-from .shopbench import load_records, write_records, evaluate_records
+from .shopbench import evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0
-__all__ = ['STAGE_MODULES', 'format_report', 'cmd_evaluate', 'cmd_predict', 'stage_modules', 'build_parser', 'main']
+__all__ = ['STAGE_MODULES', 'format_report', 'format_comparison', 'cmd_evaluate', 'cmd_predict', 'stage_modules', 'build_parser',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #82acd28b
+def _ci(x:dict|list|None) -> str:
+    ci = x.get("ci95") if isinstance(x, dict) else x
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
 def format_report(rep:dict) -> str:
-    "Human-readable tables of an `aggregate` report."
-    lines = [f"{'task':<40} {'type':<26} {'metric':<17} {'n':>5} {'score':>7}"]
-    for k, t in rep["tasks"].items(): lines.append(f"{k[:40]:<40} {t['task_type']:<26} {t['metric']:<17} {t['n']:>5} {t['score']:>7.4f}")
-    lines += ["", f"{'task type':<26} {'tasks':>5} {'n':>5} {'score':>7}"]
-    for k, t in rep["task_types"].items(): lines.append(f"{k:<26} {t['n_tasks']:>5} {t['n']:>5} {t['score']:>7.4f}")
+    "Human-readable tables of an `evaluate_records` report, with 95% intervals."
+    lines = [f"{'task':<40} {'type':<26} {'metric':<17} {'n':>5} {'score':>7}  95% interval"]
+    for k, t in rep["tasks"].items(): lines.append(f"{k[:40]:<40} {t['task_type']:<26} {t['metric']:<17} {t['n']:>5} {t['score']:>7.4f}  {_ci(t)}")
+    lines += ["", f"{'task type':<26} {'tasks':>5} {'n':>5} {'score':>7}  95% interval"]
+    for k, t in rep["task_types"].items(): lines.append(f"{k:<26} {t['n_tasks']:>5} {t['n']:>5} {t['score']:>7.4f}  {_ci(t)}")
+    ci = rep.get("ci95", {})
     if rep["tracks"]:
-        lines += ["", f"{'track':<30} {'score':>7}"]
-        for k, s in rep["tracks"].items(): lines.append(f"{k + ' ' + TRACKS[int(k)].name:<30} {s:>7.4f}")
+        lines += ["", f"{'track':<30} {'score':>7}  95% interval"]
+        for k, s in rep["tracks"].items(): lines.append(f"{k + ' ' + TRACKS[int(k)].name:<30} {s:>7.4f}  {_ci(ci.get(k))}")
+    if "mean" in rep: lines += ["", f"{'mean task score':<30} {rep['mean']:>7.4f}  {_ci(ci.get('mean'))}"]
+    return "\n".join(lines)
+
+def _label(k:str) -> tuple[str, str]:
+    "A `replicates` key as (kind, name)."
+    if k == "mean": return "all", "mean task score"
+    kind, name = k.split(":", 1)
+    return kind, (f"{name} {TRACKS[int(name)].name}" if kind == "track" else name)
+
+def format_comparison(d:dict, # `kddcup24.shopbench.paired` of A and B
+                      a:str, b:str, # the two files' names
+                      n:int, only_a:int=0, only_b:int=0, # questions shared; in one file only
+                     ) -> str:
+    "A vs B per track, task type and task: both scores, B − A and its paired 95% interval, and whether it excludes zero."
+    lines = [f"A = {a}\nB = {b}\n{n} questions in both" + (f" ({only_a} only in A, {only_b} only in B, left out)" if only_a or only_b else ""), ""]
+    order = {"track": 0, "all": 1, "type": 2, "task": 3}
+    lines.append(f"{'':<6} {'':<40} {'A':>7} {'B':>7} {'B - A':>7}  95% interval      verdict")
+    for k in sorted(d, key=lambda k: (order[_label(k)[0]], k)):
+        kind, name = _label(k); v = d[k]; lo, hi = v["ci95"]
+        verdict = "B better" if lo > 0 else "A better" if hi < 0 else "not distinguishable"
+        lines.append(f"{kind:<6} {name[:40]:<40} {v['a']:>7.4f} {v['b']:>7.4f} {v['diff']:>+7.4f}  [{lo:+.3f}, {hi:+.3f}]  {verdict}")
     return "\n".join(lines)
 
 # %% ../nbs/09_cli.ipynb #3af9bfbd
 def cmd_evaluate(a):
-    "Score a file of records with responses."
+    "Score a file of records with responses; `--compare` a second file on the same questions; `--plot` the scores."
     recs = load_records(a.file)
     rep, per = evaluate_records(recs)
     if a.per_record:
         write_records(a.per_record, [{**r, **p} for r, p in zip(recs, per)])
-    print(json.dumps(rep, indent=1) if a.json else format_report(rep))
+    reps = {Path(a.file).name: rep}
+    if a.compare:
+        other = load_records(a.compare)
+        rep_b, per_b = evaluate_records(other)
+        ia, ib = record_ids(recs), {i: j for j, i in enumerate(record_ids(other))}
+        both = [(j, ib[i]) for j, i in enumerate(ia) if i in ib]
+        if not both: raise ValueError(f"{a.file} and {a.compare} share no question (same task and prompt): nothing to compare")
+        d = paired([recs[j] for j, _ in both], [per[j] for j, _ in both], [per_b[k] for _, k in both])
+        print(json.dumps(d, indent=1) if a.json else format_comparison(d, a.file, a.compare, len(both), len(recs) - len(both), len(other) - len(both)))
+        reps[Path(a.compare).name + (" (B)" if Path(a.compare).name in reps else "")] = rep_b
+    else: print(json.dumps(rep, indent=1) if a.json else format_report(rep))
+    if a.plot:
+        from kddcup24.report import plot_ablation, scores_frame
+        plot_ablation(scores_frame(reps), " vs ".join(reps) + " (95% intervals)", a.plot, scores_frame(reps, "lo"), scores_frame(reps, "hi"))
+        print(f"plot -> {a.plot}", file=sys.stderr)
     return rep
 
 def cmd_predict(a):
@@ -72,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score records that carry a `response`, as the official evaluator does")
     e.add_argument("file", help="JSON Lines file of records with `response`")
     e.add_argument("--per-record", metavar="OUT", help="write each record with `score` and `parsed` (and `tp_fp_fn` for NER)")
-    e.add_argument("--json", action="store_true", help="print the report as JSON")
+    e.add_argument("--json", action="store_true", help="print the report (or the comparison) as JSON")
+    e.add_argument("--compare", metavar="B", help="a second predictions file: B vs FILE on the questions both hold, with paired 95%% intervals")
+    e.add_argument("--plot", metavar="PNG", help="bars per track and task type with 95%% intervals (both files with --compare)")
     e.set_defaults(func=cmd_evaluate)
     q = sub.add_parser("predict", help="answer questions with a model (the inference engine; --recipe vanilla: the starter kit's loop)")
     q.add_argument("--model", help="hub id, local folder, or embedded name (default: the recipe's model, smollm2-135m)")

@@ -8,27 +8,55 @@ import json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['STAGES', 'PAPER', 'ablation', 'with_paper', 'plot_ablation']
+__all__ = ['PAPER', 'scores_frame', 'stage_reports', 'ablation', 'comparison_table', 'with_paper', 'plot_ablation']
 
 # %% ../nbs/08_evaluate.ipynb #55f9425e
-STAGES = ("zero_shot", "sft", "ensemble", "wise_ft", "awq")
+from .run import RUN_STAGES as STAGES  # one list of the scored stages, in pipeline order
 PAPER = {"leaderboard (winners)": {"1": 0.833, "2": 0.791, "3": 0.746, "4": 0.761, "5": 0.788},
          "zero-shot Qwen2-72B": {"1": 0.798, "2": 0.641, "3": 0.719, "4": 0.692, "5": 0.749}}
 
-def ablation(m:dict, # a run's metrics (`kddcup24.run.read_metrics`)
-             split:str="dev", # dev | valid
-            ) -> "pd.DataFrame":
-    "Scores per track and task type (rows) for each stage present (columns)."
+def scores_frame(reps:dict[str, dict], # label -> an `evaluate_records` report
+                 what:str="score", # score | lo | hi (the bounds of the 95% interval, where the report has them)
+                ) -> "pd.DataFrame":
+    "Per track and task type (rows), each report's score or an interval bound (columns)."
     import pandas as pd
+    i = {"score": None, "lo": 0, "hi": 1}[what]
     cols = {}
+    for label, rep in reps.items():
+        ci = rep.get("ci95", {})
+        col = {f"track {k}": (v if i is None else ci.get(k, [None, None])[i]) for k, v in rep.get("tracks", {}).items()}
+        col.update({k: (v["score"] if i is None else v.get("ci95", [None, None])[i]) for k, v in rep.get("task_types", {}).items()})
+        if not rep.get("tracks") and "mean" in rep: col["mean task score"] = rep["mean"] if i is None else ci.get("mean", [None, None])[i]
+        cols[label] = col
+    return pd.DataFrame(cols).astype(float).round(3)
+
+def stage_reports(m:dict, # a run's metrics (`kddcup24.run.read_metrics`)
+                  split:str="dev", # dev | valid
+                 ) -> dict[str, dict]:
+    "The report of each scored stage present, in pipeline order."
+    out = {}
     for s in STAGES:
         e = m["stages"].get(s)
         rep = (e or {}).get("valid") if split == "valid" else e
-        if not rep: continue
-        col = {f"track {k}": v for k, v in rep.get("tracks", {}).items()}
-        col.update({k: v["score"] for k, v in rep.get("task_types", {}).items()})
-        cols[s] = col
-    return pd.DataFrame(cols).round(3)
+        if rep: out[s] = rep
+    return out
+
+def ablation(m:dict, # a run's metrics (`kddcup24.run.read_metrics`)
+             split:str="dev", # dev | valid
+             what:str="score", # score | lo | hi
+            ) -> "pd.DataFrame":
+    "Scores (or interval bounds) per track and task type (rows) for each stage present (columns)."
+    return scores_frame(stage_reports(m, split), what)
+
+def comparison_table(m:dict, # a run's metrics, with `comparisons`
+                    ) -> "pd.DataFrame":
+    "Every paired stage comparison of the run, with what its 95% interval allows one to say."
+    import pandas as pd
+    rows = [{**c, "lo": c["ci95"][0], "hi": c["ci95"][1],
+             "verdict": "gain" if c["ci95"][0] > 0 else "loss" if c["ci95"][1] < 0 else "not distinguishable from zero"}
+            for c in m.get("comparisons", [])]
+    cols = ["split", "a", "b", "key", "n", "diff", "lo", "hi", "verdict"]
+    return pd.DataFrame(rows, columns=cols).round({"diff": 3, "lo": 3, "hi": 3})
 
 def with_paper(df) -> "pd.DataFrame":
     "The track rows of an ablation table beside the paper's published track scores."
@@ -37,16 +65,21 @@ def with_paper(df) -> "pd.DataFrame":
     paper = pd.DataFrame({k: {f"track {t}": v for t, v in d.items()} for k, d in PAPER.items()})
     return tracks.join(paper, how="outer")
 
-def plot_ablation(df, # an `ablation` table
+def plot_ablation(df, # an `ablation` (or `scores_frame`) table
                   title:str="", # figure title
                   path:str|Path|None=None, # save as PNG here
+                  lo=None, hi=None, # the same table's interval bounds (`what="lo"`, `"hi"`): drawn as error bars
                  ):
-    "Grouped bars: one group per track/task type, one bar per stage."
+    "Grouped bars: one group per track/task type, one bar per stage (or file), with 95% intervals where given."
     import io
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from kddcup24.core import atomic_write
-    ax = df.plot.bar(figsize=(9, 3.6), rot=45, width=.8)
+    yerr = None
+    if lo is not None and hi is not None:  # pandas takes asymmetric errors as (columns, 2, rows)
+        import numpy as np
+        yerr = np.stack([[(df[c] - lo[c]).clip(lower=0).fillna(0).values, (hi[c] - df[c]).clip(lower=0).fillna(0).values] for c in df.columns])
+    ax = df.plot.bar(figsize=(9, 3.6), rot=45, width=.8, yerr=yerr, capsize=2, error_kw={"elinewidth": .8})
     ax.set_ylabel("score (official metrics)"); ax.set_title(title); ax.grid(axis="y", alpha=.3); ax.legend(fontsize=8)
     ax.figure.tight_layout()
     if path:

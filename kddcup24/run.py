@@ -8,10 +8,11 @@ import dataclasses, json, os, resource, subprocess, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from .core import Recipe, as_recipe, atomic_write, build_config, check_name, data_dir, get_track, recipe_dict, runs_dir
-from .shopbench import evaluate_records, load_records, write_records
+from .shopbench import BOOTSTRAP, evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0
-__all__ = ['BACKENDS', 'run_folder', 'run_recipe', 'RunLocked', 'run_lock', 'metrics_path', 'read_metrics', 'update_metrics',
+__all__ = ['RUN_STAGES', 'QUESTION_KEYS', 'BACKENDS', 'run_folder', 'run_recipe', 'RunLocked', 'run_lock', 'metrics_path',
+           'read_metrics', 'update_metrics', 'scores_path', 'read_scores', 'question_scores', 'comparisons',
            'stage_done', 'stage_score', 'git_commit', 'peak_rss_gib', 'dev_questions', 'load_mixture',
            'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate', 'load_ref', 'vllm_python', 'answer', 'generate',
            'score', 'vllm_worker']
@@ -117,17 +118,65 @@ def update_metrics(run_dir:str|Path, # the run folder
                    model_dir:tuple[str, str|Path]|None=None, # (name, folder), e.g. ("sft", run/"sft")
                    **extra, # other fields stored in the stage entry (timings, ...)
                   ) -> dict:
-    "Add a stage's reports and/or a model folder to `metrics.json`, atomically; return the new content."
+    "Add a stage's reports and/or a model folder to `metrics.json` (per-question scores to `scores.json`), atomically; return the new content."
     m = read_metrics(run_dir)
     if stage is not None:
-        e = dict(report or {})
-        if valid is not None: e["valid"] = valid
-        m["stages"][stage] = {**e, **extra}
+        qs = {k: v.get("_records") for k, v in (("dev", report), ("valid", valid)) if isinstance(v, dict) and v.get("_records")}
+        e = _without_records(dict(report or {}))
+        if valid is not None: e["valid"] = _without_records(valid)
+        m["stages"][stage] = {**e, **_without_records(extra)}
+        sc = read_scores(run_dir)
+        if qs: sc[stage] = qs
+        else: sc.pop(stage, None)  # reports without per-question scores: nothing to pair this stage on
+        atomic_write(scores_path(run_dir), json.dumps(sc))
+        m["comparisons"] = comparisons(sc)
     if model_dir is not None: m["model_dirs"][model_dir[0]] = str(Path(model_dir[1]).absolute())
     rd = Path(run_dir).absolute()
     rel = lambda v: os.path.relpath(v, rd) if Path(v).is_relative_to(rd) else v
     atomic_write(metrics_path(run_dir), json.dumps({**m, "model_dirs": {k: rel(v) for k, v in m["model_dirs"].items()}}, indent=1))
     return m
+
+RUN_STAGES = ("zero_shot", "sft", "ensemble", "wise_ft", "awq")  # the stages that score a model, in pipeline order
+
+def scores_path(run_dir:str|Path) -> Path:
+    "The per-question scores file of a run folder."
+    return Path(run_dir)/"scores.json"
+
+def read_scores(run_dir:str|Path) -> dict:
+    "`{stage: {split: [question score]}}` of a run (empty when none yet)."
+    p = scores_path(run_dir)
+    try: return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+    except json.JSONDecodeError as e: raise ValueError(f"{p}: not valid JSON: {e.msg}") from None
+
+def _without_records(x):
+    "`x` with the `_records` of any report inside it removed (they go to `scores.json`)."
+    if isinstance(x, dict): return {k: _without_records(v) for k, v in x.items() if k != "_records"}
+    return [_without_records(v) for v in x] if isinstance(x, list) else x
+
+QUESTION_KEYS = ("task_name", "source", "task_type", "metric", "track", "tracks")
+
+def question_scores(recs:list[dict], scored:list[dict], # questions and their `score_record` results
+                   ) -> list[dict]:
+    "Per question: its id, what groups it (task, type, metric, tracks) and its score (`tp_fp_fn` for micro-F1)."
+    return [{"id": i, **{k: r[k] for k in QUESTION_KEYS if r.get(k) is not None}, "score": round(s["score"], 6),
+             **({"tp_fp_fn": s["tp_fp_fn"]} if "tp_fp_fn" in s else {})} for i, r, s in zip(record_ids(recs), recs, scored)]
+
+def comparisons(scores:dict, # `read_scores`
+                n:int=BOOTSTRAP, # resamples
+               ) -> list[dict]:
+    "Each scored stage against the one before it and against zero-shot, per split, on the questions both answered."
+    out = []
+    for split in ("dev", "valid"):
+        have = [s for s in RUN_STAGES if scores.get(s, {}).get(split)]
+        pairs = list(dict.fromkeys(list(zip(have, have[1:])) + [(have[0], b) for b in have[1:]] if have else []))
+        for a, b in pairs:
+            qa = {q["id"]: q for q in scores[a][split]}
+            common = [q for q in scores[b][split] if q["id"] in qa]
+            if not common: continue
+            d = paired(common, [qa[q["id"]] for q in common], common, n)
+            out += [{"a": a, "b": b, "split": split, "key": key, "n": len(common), "diff": round(d[k]["diff"], 6), "ci95": d[k]["ci95"]}
+                    for key, k in (("5", "track:5"), ("mean", "mean")) if k in d]
+    return out
 
 def stage_done(run_dir:str|Path, *stages:str) -> bool:
     "Whether every named stage is recorded in the run's metrics."
@@ -340,7 +389,8 @@ def score(sets:dict[str, list[dict]], # eval set name -> ShopBench records with 
         for name, recs in sets.items():
             done = [{**x, "response": s} for x, s in zip(recs, res[name]["responses"])]
             if out_dir: write_records(Path(out_dir)/f"{label}.{name}.jsonl", [{k: v for k, v in x.items() if k not in ("prompt", "completion")} for x in done])
-            o[name], o[f"{name}_s"] = evaluate_records(done)[0], round(res[name]["seconds"], 2)
+            rep, per = evaluate_records(done)
+            o[name], o[f"{name}_s"] = {**rep, "_records": question_scores(done, per)}, round(res[name]["seconds"], 2)
     return out
 
 # %% ../nbs/01d_run.ipynb #dd6c4f78

@@ -12,10 +12,11 @@ import numpy as np
 from .core import TASK_TYPES, TRACKS, get_track
 
 # %% auto #0
-__all__ = ['METRICS', 'MAX_INPUT_BYTES', 'MAX_RESPONSE_CHARS', 'PARSERS', 'RecordError', 'validate_record', 'read_input',
-           'load_records', 'write_records', 'parse_multichoice', 'parse_retrieval', 'parse_ranking', 'parse_ner',
-           'parse_generation', 'parse_response', 'accuracy', 'hit_rate_3', 'ndcg', 'ner_counts', 'f1_from_counts',
-           'rouge_l', 'bleu', 'SentenceSimilarity', 'MetricError', 'score_record', 'task_key', 'aggregate',
+__all__ = ['METRICS', 'MAX_INPUT_BYTES', 'MAX_RESPONSE_CHARS', 'PARSERS', 'BOOTSTRAP', 'RecordError', 'validate_record',
+           'read_input', 'load_records', 'write_records', 'parse_multichoice', 'parse_retrieval', 'parse_ranking',
+           'parse_ner', 'parse_generation', 'parse_response', 'accuracy', 'hit_rate_3', 'ndcg', 'ner_counts',
+           'f1_from_counts', 'rouge_l', 'bleu', 'SentenceSimilarity', 'MetricError', 'score_record', 'replicates',
+           'with_intervals', 'paired', 'task_key', 'record_ids', 'record_tracks', 'task_groups', 'aggregate',
            'evaluate_records']
 
 # %% ../nbs/01_shopbench.ipynb #d6fd2ee7
@@ -227,35 +228,109 @@ def score_record(r:dict, # a record with `response`
     else: raise MetricError(f"No metric {m!r} (known: {list(METRICS[:-1])}); multilingual-sent-transformer needs a model not available offline")
     return {"parsed": parsed, "score": float(s)}
 
+# %% ../nbs/01_shopbench.ipynb #688d3ec7
+BOOTSTRAP = 1000  # resamples per interval
+
+def _f1(c:np.ndarray) -> np.ndarray:
+    "Micro-F1 of summed `(tp, fp, fn)` rows, vectorised (`f1_from_counts` on each row)."
+    tp, fp, fn = c[..., 0], c[..., 1], c[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+
+def replicates(recs:list[dict], # the questions (task, metric and tracks come from here)
+               scoreds:list[list[dict]], # one or more `score_record` lists aligned with `recs` (paired: the same resamples)
+               n:int=BOOTSTRAP, # resamples
+               seed:int=0, # the resampling seed
+              ) -> dict[str, np.ndarray]:
+    "Bootstrap replicates of every score, keyed `task:<k>`, `type:<t>`, `track:<i>` and `mean`; each an array (len(scoreds), n)."
+    rng, out, meta = np.random.default_rng(seed), {}, {}
+    for k, ix in task_groups(recs).items():
+        idx = rng.integers(0, len(ix), (n, len(ix)))
+        if [recs[i]["metric"] for i in ix] == ["micro f1"] * len(ix):
+            c = np.array([[s[i]["tp_fp_fn"] for i in ix] for s in scoreds], dtype=float)  # (J, len, 3)
+            out[f"task:{k}"] = _f1(c[:, idx].sum(2))
+        else: out[f"task:{k}"] = np.array([[s[i]["score"] for i in ix] for s in scoreds], dtype=float)[:, idx].mean(2)
+        meta[k] = (recs[ix[0]]["task_type"], {t for i in ix for t in record_tracks(recs[i])})
+    mean = lambda ks: np.mean([out[f"task:{k}"] for k in ks], axis=0)
+    for tt in TASK_TYPES:
+        if ks := [k for k, (t, _) in meta.items() if t == tt]: out[f"type:{tt}"] = mean(ks)
+    tracks = [out.setdefault(f"track:{i}", mean(ks)) for i in range(1, 5) if (ks := [k for k, (_, ts) in meta.items() if i in ts])]
+    if tracks: out["track:5"] = np.mean(tracks, axis=0)
+    if meta: out["mean"] = mean(list(meta))
+    return out
+
+def _ci(x:np.ndarray) -> list[float]: return [round(float(v), 6) for v in np.percentile(x, [2.5, 97.5])]
+
+def with_intervals(rep:dict, # an `aggregate` report
+                   recs:list[dict], scored:list[dict], # what it aggregates
+                   n:int=BOOTSTRAP, seed:int=0, # resamples, seed
+                  ) -> dict:
+    "The report with `n` (questions), `mean` (mean task score) and 95% intervals: `ci95` per track and `mean`, and per task and type."
+    b = replicates(recs, [scored], n, seed)
+    tasks = {k: {**t, "ci95": _ci(b[f"task:{k}"][0])} for k, t in rep["tasks"].items()}
+    types = {k: {**t, "ci95": _ci(b[f"type:{k}"][0])} for k, t in rep["task_types"].items()}
+    ci = {k.split(":")[1]: _ci(v[0]) for k, v in b.items() if k.startswith("track:")}
+    if "mean" in b: ci["mean"] = _ci(b["mean"][0])
+    return {"n": len(recs), **rep, "tasks": tasks, "task_types": types, "mean": _mean([t["score"] for t in rep["tasks"].values()]), "ci95": ci}
+
+def paired(recs:list[dict], # the questions both models answered
+           a:list[dict], b:list[dict], # `score_record` results of model A and model B, aligned with `recs`
+           n:int=BOOTSTRAP, seed:int=0, # resamples, seed
+          ) -> dict[str, dict]:
+    "B − A for every score (key as in `replicates`), with the 95% interval of the difference over shared resamples."
+    ra, rb, bs = aggregate(recs, a), aggregate(recs, b), replicates(recs, [a, b], n, seed)
+    point = lambda rep, k: (rep["tracks"][k[6:]] if k.startswith("track:") else rep["task_types"][k[5:]]["score"] if k.startswith("type:")
+                            else rep["tasks"][k[5:]]["score"] if k.startswith("task:") else _mean([t["score"] for t in rep["tasks"].values()]))
+    return {k: {"a": point(ra, k), "b": point(rb, k), "diff": point(rb, k) - point(ra, k), "ci95": _ci(v[1] - v[0])} for k, v in bs.items()}
+
 # %% ../nbs/01_shopbench.ipynb #796f9cfd
 def task_key(r:dict) -> str:
     "The task a record belongs to: `task_name`, else `source`, else its task type."
     return r.get("task_name") or r.get("source") or r["task_type"]
 
+def record_ids(recs:list[dict], # questions
+              ) -> list[str]:
+    "A stable id per question (a hash of its task and prompt; repeats numbered), to pair the same questions across files."
+    import hashlib
+    seen, out = defaultdict(int), []
+    for r in recs:
+        h = hashlib.sha1(f"{task_key(r)}\0{r['input_field']}".encode("utf-8")).hexdigest()[:16]
+        seen[h] += 1; out.append(f"{h}-{seen[h]}")
+    return out
+
 def _mean(xs): return float(np.mean(xs)) if len(xs) else float("nan")
 
-def aggregate(recs:list[dict], # records with `metric`, `task_type`, optional `track`
-              scored:list[dict], # `score_record` results, aligned with `recs`
-             ) -> dict:
-    "Scores per task, per task type and per track (track 5 = mean of tracks 1-4 present)."
+def record_tracks(r:dict) -> list[int]:
+    "The tracks a record counts for: its ShopBench `track`, else the `tracks` a curated record carries."
+    return [get_track(r["track"]).id] if r.get("track") else [int(t) for t in r.get("tracks") or []]
+
+def task_groups(recs:list[dict], # records with `metric`, `task_type`, optional `track`/`tracks`
+               ) -> dict[str, list[int]]:
+    "The indices of `recs` in each task, as the official scores group them."
     groups = defaultdict(list)
-    for r, s in zip(recs, scored): groups[task_key(r)].append((r, s))
+    for i, r in enumerate(recs): groups[task_key(r)].append(i)
     # A named task is one group even if it mixes metrics (dev task17 has bleu and jp-bleu rows: the
     # official code averages them together). A group keyed by source or type that mixes metrics
     # (EC-Guide's MCQ/ACR holds generation rows) is split by metric instead.
     split = {}
-    for k, rs in groups.items():
-        ms = sorted({r["metric"] for r, _ in rs})
-        if len(ms) == 1 or rs[0][0].get("task_name"): split[k] = rs
+    for k, ix in groups.items():
+        ms = sorted({recs[i]["metric"] for i in ix})
+        if len(ms) == 1 or recs[ix[0]].get("task_name"): split[k] = ix
         else:
-            for m in ms: split[f"{k} [{m}]"] = [(r, s) for r, s in rs if r["metric"] == m]
+            for m in ms: split[f"{k} [{m}]"] = [i for i in ix if recs[i]["metric"] == m]
+    return split
+
+def aggregate(recs:list[dict], # records with `metric`, `task_type`, optional `track` (or `tracks`)
+              scored:list[dict], # `score_record` results, aligned with `recs`
+             ) -> dict:
+    "Scores per task, per task type and per track (track 5 = mean of tracks 1-4 present)."
     tasks = {}
-    for k, rs in split.items():
-        ms = list(dict.fromkeys(r["metric"] for r, _ in rs))
+    for k, ix in task_groups(recs).items():
+        ms = list(dict.fromkeys(recs[i]["metric"] for i in ix))
         pooled = ms == ["micro f1"]
-        sc = f1_from_counts([s["tp_fp_fn"] for _, s in rs]) if pooled else _mean([s["score"] for _, s in rs])
-        tracks = sorted({get_track(r["track"]).id for r, _ in rs if r.get("track")})
-        tasks[k] = {"score": sc, "n": len(rs), "metric": "+".join(ms), "task_type": rs[0][0]["task_type"], "tracks": tracks}
+        sc = f1_from_counts([scored[i]["tp_fp_fn"] for i in ix]) if pooled else _mean([scored[i]["score"] for i in ix])
+        tracks = sorted({t for i in ix for t in record_tracks(recs[i])})
+        tasks[k] = {"score": sc, "n": len(ix), "metric": "+".join(ms), "task_type": recs[ix[0]]["task_type"], "tracks": tracks}
     types = {}
     for tt in TASK_TYPES:
         ts = [t["score"] for t in tasks.values() if t["task_type"] == tt]
@@ -275,4 +350,4 @@ def evaluate_records(recs:list[dict], # records with a `response`
     for i, r in enumerate(recs):
         if "response" not in r: raise RecordError(f"record {i}: field 'response': missing (run `kddcup24 predict` first)")
     scored = [score_record(r, sim) for r in recs]
-    return aggregate(recs, scored), scored
+    return with_intervals(aggregate(recs, scored), recs, scored), scored

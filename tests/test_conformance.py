@@ -13,7 +13,9 @@ def test_evaluate_matches_official(tmp_path):
     r = subprocess.run([str(kd), "evaluate", str(src), "--per-record", str(out), "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(r.stdout)
-    assert set(rep) == {"tasks", "task_types", "tracks"} and set(rep["tracks"]) == {"1", "2", "3", "4", "5"}
+    assert set(rep) == {"n", "tasks", "task_types", "tracks", "mean", "ci95"} and set(rep["tracks"]) == {"1", "2", "3", "4", "5"}
+    assert rep["n"] == len(kept) and set(rep["ci95"]) == {"1", "2", "3", "4", "5", "mean"}
+    assert all(lo <= rep["tracks"][k] <= hi for k, (lo, hi) in rep["ci95"].items() if k != "mean")
     got = [json.loads(l) for l in out.read_text().splitlines()]
     assert len(got) == len(kept)
     for c, g in zip(kept, got):
