@@ -10,7 +10,7 @@ def reqs(key):
     "Space-separated requirement list `key` from settings.ini."
     return cfg.get(key, "").split()
 
-licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
+licenses = {"apache2": "Apache-2.0"}  # an SPDX expression (setuptools warns on license classifiers)
 statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable", "6 - Mature", "7 - Inactive"]
 lic = licenses[cfg["license"]]
 extras = {k: reqs(f"{k}_requirements") for k in ("train", "merge", "quant", "autoawq", "vllm", "gpu", "docs", "dev")}
@@ -25,8 +25,8 @@ setuptools.setup(
     description=cfg["description"],
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    license=lic[0],
-    classifiers=[f"Development Status :: {statuses[int(cfg['status'])]}", f"License :: {lic[1]}",
+    license=lic,
+    classifiers=[f"Development Status :: {statuses[int(cfg['status'])]}",
                  f"Natural Language :: {cfg['language']}", "Programming Language :: Python :: 3"],
     url=cfg["git_url"],
     author=cfg["author"],
@@ -34,6 +34,7 @@ setuptools.setup(
     keywords=cfg["keywords"],
     # the data folders are listed as packages of their own, so setuptools does not warn that they are importable but undeclared
     packages=setuptools.find_packages(include=["kddcup24", "kddcup24.*"]) + ["kddcup24.recipes", "kddcup24.configs", "kddcup24.model_configs"],
+    package_dir={"": "."},  # a flat layout: the editable install is a plain .pth entry, with no finder (and no warning)
     include_package_data=True,
     package_data={"kddcup24.recipes": ["*.yaml"], "kddcup24.configs": ["*.yaml"], "kddcup24.model_configs": ["*.json"]},
     install_requires=reqs("requirements"),

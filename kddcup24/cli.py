@@ -139,6 +139,6 @@ def main(argv:list[str]|None=None):
     try: a.func(a)
     except (ValueError, FileNotFoundError, KeyError) as ex:
         print(f"kddcup24 {a.cmd}: error: {ex}", file=sys.stderr); sys.exit(2)
-    except OSError as ex:  # a full disk or a read-only folder: one line, not a traceback from inside a library
-        if not disk_fault(ex): raise
-        print(f"kddcup24 {a.cmd}: error: {disk_fault(ex)}", file=sys.stderr); sys.exit(1)
+    except OSError as ex:  # a full disk or a read-only folder, a failed download: one line, not a traceback from inside a library
+        if not disk_fault(ex) and ex.errno is not None: raise
+        print(f"kddcup24 {a.cmd}: error: {disk_fault(ex) or ex}", file=sys.stderr); sys.exit(1)

@@ -14,7 +14,7 @@ from .prompts import chat_example, format_answer
 
 # %% auto #0
 __all__ = ['SOURCES', 'DEFAULT_METRIC', 'EC_GUIDE_FILES', 'SKILL_TRACKS', 'MMLU_TYPES', 'ZIP_BOUNDS', 'OPTION', 'TRACK_MAP',
-           'RANK_TEMPLATE', 'MANIFEST', 'STARTER_KIT_RAW', 'EC_GUIDE_RAW', 'json_items', 'load_shopbench',
+           'RANK_TEMPLATE', 'MIRROR', 'PUBLIC', 'STARTER_KIT_RAW', 'EC_GUIDE_RAW', 'json_items', 'load_shopbench',
            'load_ec_guide', 'skill_tracks', 'zip_members', 'load_shopping_mmlu', 'load_hub', 'option_labels',
            'normalise', 'split_mixed', 'assign_tracks', 'ranking_from_retrieval', 'shuffle_options', 'norm_text',
            'minhash', 'template_lines', 'dedup', 'decontaminate', 'eval_records', 'load_synthetic', 'curate',
@@ -567,7 +567,7 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
     return card
 
 # %% ../nbs/02_data.ipynb #33c5ef67
-MANIFEST = {  # the mirror layout (../shared/data): path: (bytes, sha256)
+MIRROR = {  # the mirror layout (../shared/data): path: (bytes, sha256)
     "ec-guide/Generation/CR.json": (293196, "9c02cde8bc8fcb3049b521409f42c60f1a8823311fad1b8f932107bfd1e51ad4"),
     "ec-guide/Generation/EBT.json": (1010817, "98fc4490b46a70970b35f1fee00141a6395390b1b1d341fa3615834fe166a5b4"),
     "ec-guide/Generation/EPF.json": (1606788, "9e5d7c949d306232b75c48091f95c0beddbd24c19178c9269a8ddfbb624b077c"),
@@ -591,8 +591,37 @@ MANIFEST = {  # the mirror layout (../shared/data): path: (bytes, sha256)
     "ec-guide/Retrieval/RRS.json": (715970, "fd9cfa16ea122265fa656c2df355e412c40a1d93b102b34ab6cd6e09f5387443"),
     "shopbench/development.json": (81981, "a73043af0d7a19ac5a769e27264084600c83fe71babc2fde4fbbb2269fc462f5"),
 }
+PUBLIC = {  # the public release (../shared/data/PUBLIC.md): path: (bytes, sha256); None: not pinned yet (never mirrored)
+    "ec-guide/Generation/CR.json": (328924, "d446b0826f6da44786f945bdcc1315b1ab04847201e7b77bfbfbeb7ec17e2029"),
+    "ec-guide/Generation/EBT.json": (1103338, "408be5a8ba8d4861b1377a171dc85092ee4560f012258c1141ac0115c28f7a00"),
+    "ec-guide/Generation/EPF.json": (1720366, "1a215b01227da5c7b20d9d72a6dd2715c047fcce076c47e7f93cf4af7d16726a"),
+    "ec-guide/Generation/EPK.json": (1541378, "3f4b86d96252082056d48eee4409b34b9239c2b71413c1e42a1e88f07bccdce8"),
+    "ec-guide/Generation/ERK.json": (599204, "d1fd18fc4bbf8a0ee860e2435f19992d6411f42f7bad6857b670bfb5e12eb71b"),
+    "ec-guide/Generation/MT.json": (1492318, "1014cd2575a041a891ed82c6d619edb2ffdd90358e3917512a446d0452eeeb70"),
+    "ec-guide/Generation/PE.json": (165897, "3de6054703639ce9249d1c36b93fc1b1327b23b681ec1c5b7a16cda62cacf8ea"),
+    "ec-guide/Generation/PKS.json": (1063027, "d4a182f57c8c5d5d89a3a268d196c821065e040b2df83eb418d2f28293464e77"),
+    "ec-guide/Generation/PQA.json": (4106381, "8d0390a6c4e9393b302a0c0f8bc7b265026aa7d280f07ed32914ab8befab6675"),
+    "ec-guide/Generation/RTS.json": (832303, "56c7097060e06f301cd7f08e79a8f7ba1ea7e80308a3a77fde1dc1b46fa5e6be"),
+    "ec-guide/MCQ/ACR.json": (3682991, "f51b1e0616fa86a7eac52f7d48fbdca12fba155cbdb94b4115ff6d03f7f619fd"),
+    "ec-guide/MCQ/MDM.json": (479801, "265087d47a07605298ef747a58110f2b462fef2d40fa7d19d285af06285d4a40"),
+    "ec-guide/MCQ/PKS.json": (324555, "566b92706c6ab239355aa10412ea037aaea988b45f6b5dd88e8902cb5b52d7ef"),
+    "ec-guide/MCQ/PRP.json": (1084744, "a4efb9793e3a3d727aae3797336f4bb06db55c50227131953cd68e6f92578d6f"),
+    "ec-guide/MCQ/QPRJ.json": (220841, "d121b51ca6923a537157d1c7a95f8a3a9395fac79829d192a1f14759bcff9e17"),
+    "ec-guide/MCQ/QPRP.json": (1390197, "5d16ce613286ee4de79afe376f4ca24be234ef7b04c29b3c07eb7609122c0e55"),
+    "ec-guide/MCQ/SA.json": (2116551, "dd8707a73dc5d39b89c960405e2d514c197d62c90cc772147cad7441eba9e5db"),
+    "ec-guide/MCQ/SAP.json": (449842, "4db8ce0d6824c1c64b9c145dd1a673b1b4a8d83b2be63211de7d1e60a80997f0"),
+    "ec-guide/MCQ/SPA.json": (237349, "a3e436a271d73d08d98b9e4390c911405808afd042484c3cebed065f9892e096"),
+    "ec-guide/NER/NER.json": (2333444, "506f09f8ce67a4a7e2b4066ab17c7533336e1b59468a19dcf109dba71734d8cb"),
+    "ec-guide/Ranking/QPR.json": (None, None),
+    "ec-guide/Retrieval/CR.json": (None, None),
+    "ec-guide/Retrieval/IPP.json": (None, None),
+    "ec-guide/Retrieval/PR.json": (2608106, "633793174645c371d42244af12b07194cc624232519d6e57bfaf4c10d8be340d"),
+    "ec-guide/Retrieval/RRA.json": (931591, "2638eae0751dc94f3fba073fe313fe1c1cc63eadacbdc43082593936534b02bb"),
+    "ec-guide/Retrieval/RRS.json": (793204, "7ba4b5022a6fd56268897e34b8863b0d3dd59c6ae73565dffb92387164a95c07"),
+    "shopbench/development.json": (81981, "a73043af0d7a19ac5a769e27264084600c83fe71babc2fde4fbbb2269fc462f5"),
+}
 STARTER_KIT_RAW = "https://gitlab.aicrowd.com/aicrowd/challenges/amazon-kdd-cup-2024/amazon-kdd-cup-2024-starter-kit/-/raw/master/data"
-EC_GUIDE_RAW = "https://raw.githubusercontent.com/fzp0424/EC-Guide-KDDUP-2024/main/EC-Guide"
+EC_GUIDE_RAW = "https://raw.githubusercontent.com/fzp0424/EC-Guide-KDDUP-2024/b8dfdb8/EC-Guide"  # the release PUBLIC's sums are of
 
 def public_url(rel:str) -> str:
     "The public home of a file of the data layout."
@@ -612,57 +641,40 @@ def sha256_file(p:Path) -> str:
 def download(url:str, # http(s) URL
              path:str|Path, # destination file
              sha256:str|None=None, # expected checksum (None: not checked)
-             progress:bool=True, # tqdm bar
-             timeout:float=60, # seconds per network operation
+             progress:bool=True, # progress bar
             ) -> Path:
-    "Download `url` to `path` via `path.part`, resuming a partial download; a checksum mismatch raises `DownloadError`."
-    import http.client, urllib.error, urllib.request
-    from tqdm.auto import tqdm
-    path = Path(path); part = path.with_name(path.name + ".part"); path.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code != 416: raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
-        resp = None  # the part file is already complete
-    except (urllib.error.URLError, OSError) as e: raise DownloadError(f"{url}: {e}") from None
-    if resp is not None:
-        with resp:
-            if have and resp.status != 206: have = 0  # the server ignored the range: start over
-            size = resp.headers.get("Content-Length")
-            total = have + int(size) if size else None
-            with open(part, "ab" if have else "wb") as f, tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=path.name, disable=not progress) as bar:
-                try:
-                    while chunk := resp.read(1 << 16): f.write(chunk); bar.update(len(chunk))
-                except (http.client.IncompleteRead, OSError) as e:
-                    raise DownloadError(f"{url}: connection broke after {f.tell()} bytes ({type(e).__name__}); run again to resume") from None
-            if total is not None and part.stat().st_size != total:
-                raise DownloadError(f"{url}: got {part.stat().st_size} of {total} bytes; run again to resume")
-    if sha256 and (got := sha256_file(part)) != sha256:
-        part.unlink()
-        raise DownloadError(f"{url}: checksum mismatch (sha256 {got}, expected {sha256}); the partial file was removed")
-    os.replace(part, path)
+    "Download `url` to `path` with pooch, verified against `sha256`; any failure raises `DownloadError` and leaves no file."
+    import pooch, requests
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    try: pooch.retrieve(url, known_hash=f"sha256:{sha256}" if sha256 else None, fname=path.name, path=path.parent, progressbar=progress)
+    except ValueError as e:  # pooch: the downloaded file's hash differs (it has removed the file)
+        raise DownloadError(f"{url}: checksum mismatch, expected sha256 {sha256}; nothing was kept ({str(e).splitlines()[0]})") from None
+    except (requests.RequestException, OSError) as e:
+        code = getattr(getattr(e, "response", None), "status_code", None)
+        raise DownloadError(f"{url}: " + (f"HTTP {code}" if code else f"{type(e).__name__}: {e}") + "; nothing was kept, run again to retry") from None
     return path
 
 def fetch_data(dest:str|Path|None=None, # target folder; default `<cache>/data`
                base_url:str|None=None, # a mirror of the data layout; default `KDDCUP24_DATA_URL`, else the public homes
-               files:list[str]|None=None, # paths of the layout to fetch (default all of `MANIFEST`)
+               files:list[str]|None=None, # paths of the layout to fetch (default all of the manifest)
                progress:bool=True,
+               allow_unpinned:bool=False, # also fetch public files without a pinned sum (trusted on first use)
               ) -> Path:
     "Download the public data into `dest` (skipping files already there and verified); return `dest`."
     dest = Path(dest) if dest else cache_dir()/"data"
     base_url = base_url or os.environ.get("KDDCUP24_DATA_URL")
+    manifest = MIRROR if base_url else PUBLIC
     sums_file = dest/"SHA256SUMS"
     sums = dict(l.split("  ", 1)[::-1] for l in sums_file.read_text().splitlines() if l.strip()) if sums_file.exists() else {}
-    for rel in files or list(MANIFEST):
-        want = MANIFEST[rel][1] if base_url else sums.get(rel)  # public originals differ from the mirror: trust on first use
+    for rel in files or list(manifest):
+        if rel not in manifest: raise KeyError(f"{rel!r} is not a file of the data layout; known: {sorted(manifest)}")
+        want = manifest[rel][1] or sums.get(rel)  # unpinned: the sum recorded on first use
+        if want is None and not allow_unpinned:
+            print(f"not fetched: {rel} has no pinned checksum yet (pass --allow-unpinned to trust it on first use)", file=sys.stderr); continue
         p = dest/rel
-        if p.exists():
-            if want is None or sha256_file(p) == want: sums.setdefault(rel, sha256_file(p)); continue
-            p.unlink()
-        url = f"{base_url.rstrip('/')}/{rel}" if base_url else public_url(rel)
-        download(url, p, want, progress=progress)
+        if p.exists() and want and sha256_file(p) == want: sums[rel] = want; continue
+        download(f"{base_url.rstrip('/')}/{rel}" if base_url else public_url(rel), p, want, progress=progress)
+        if want is None: print(f"{rel}: sha256 {sha256_file(p)} recorded on first use; pin it in PUBLIC", file=sys.stderr)
         sums[rel] = want or sha256_file(p)
         atomic_write(sums_file, "".join(f"{h}  {r}\n" for r, h in sorted(sums.items())))
     return dest
@@ -674,7 +686,7 @@ def cmd_data(a):
     "Run `kddcup24 data`."
     rc = load_recipe(a.recipe or f"track{a.track}", overrides=a.set or [])
     if a.track != rc.track: raise ValueError(f"--track {a.track} but recipe {rc.name!r} is for track {rc.track}")
-    root = a.data_dir or os.environ.get("KDDCUP24_DATA") or fetch_data(base_url=a.base_url)
+    root = a.data_dir or os.environ.get("KDDCUP24_DATA") or fetch_data(base_url=a.base_url, allow_unpinned=a.allow_unpinned)
     card = build_mixture(rc, root, a.out, plots=not a.no_plots)
     print(f"track {rc.track}: {card['train']['total']} train / {card['valid']['total']} valid records, "
           f"{card['curation']['decontamination']['removed']} removed by decontamination, "
@@ -687,6 +699,7 @@ def add_cli(sub):
     p.add_argument("--recipe", help="recipe name or YAML path (default track{N})")
     p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA; else fetch the public data into the cache)")
     p.add_argument("--base-url", help="mirror of the data layout to fetch from (default KDDCUP24_DATA_URL, else public homes)")
+    p.add_argument("--allow-unpinned", action="store_true", help="also fetch public files that have no pinned checksum yet")
     p.add_argument("--out", required=True, help="output folder (replaced atomically)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override, e.g. data.size=5000")
     p.add_argument("--no-plots", action="store_true", help="skip the length histograms")

@@ -88,7 +88,7 @@ def run_pipeline(track:int, # track id 1-5
                  recipe:str|None=None, # recipe name (default `track{N}`)
                  stages:list[str]|None=None, # subset of stage names (default all)
                  force:bool=False, # rerun stages whose outputs are complete
-                 data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
+                 data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`; neither: the public data, fetched into the cache)
                  kernel:str="python3", # Jupyter kernel
                  hardware:str|None=None, # a `kddcup24.plan` hardware profile (default: detected)
                  check_plan:bool=True, # refuse to start when the plan says a stage does not fit
@@ -104,6 +104,10 @@ def run_pipeline(track:int, # track id 1-5
     print(planner.format_plan(pl), file=sys.stderr)
     if check_plan and not pl["fits"]:
         raise RuntimeError(f"the plan for {r.name} on {pl['hardware']} does not fit (above); choose other hardware or recipe, or pass --ignore-plan")
+    if not data_dir and not os.environ.get("KDDCUP24_DATA"):  # no data folder: the public data, fetched (and verified) into the cache
+        from kddcup24.data import fetch_data
+        print("no data folder given (--data-dir, KDDCUP24_DATA): fetching the public data into the cache", file=sys.stderr)
+        data_dir = fetch_data()
     if data_dir: os.environ["KDDCUP24_DATA"] = str(Path(data_dir).resolve())
     rd = run_folder(r, track).resolve()
     changed = recipe_changes(rd/"recipe.yaml", r)
@@ -152,7 +156,7 @@ def add_cli(sub):
     p.add_argument("--recipe", default=None)
     p.add_argument("--stages", nargs="+", default=None, help=f"subset of {[s.name for s in STAGES]}")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs are complete")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help="data folder (default KDDCUP24_DATA; neither: fetch the public data into the cache, verified)")
     p.add_argument("--kernel", default="python3")
     p.add_argument("--hardware", default=None, help="hardware profile for the plan (`kddcup24 plan`; default: detected)")
     p.add_argument("--ignore-plan", action="store_true", help="start even when the plan says a stage does not fit")

@@ -1,10 +1,12 @@
-"Fetch: download the data layout from a mirror (a loopback HTTP server over ../shared/data), resume, refuse corruption."
+"Fetch: download the data layout from a mirror (a loopback HTTP server over ../shared/data); a broken or corrupt download leaves nothing."
 import hashlib, threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import shared
-from kddcup24.data import MANIFEST, DownloadError, download, fetch_data
+import json, os, subprocess, sys
+from pathlib import Path
+from kddcup24.data import MIRROR as MANIFEST, DownloadError, download, fetch_data
 
 class Handler(SimpleHTTPRequestHandler):
     "Serves a folder with HTTP range support; `broken` paths die halfway, `corrupt` ones serve altered bytes."
@@ -46,23 +48,21 @@ def test_fetch_all_and_skip(server, tmp_path):
     fetch_data(dest, base_url=server, progress=False)  # everything verified: nothing downloaded again
     assert (dest/"ec-guide/MCQ/SA.json").stat().st_mtime_ns == mtime
 
-def test_broken_download_resumes(server, tmp_path):
+def test_broken_download_leaves_nothing(server, tmp_path):
     rel = "ec-guide/Generation/PQA.json"
     Handler.broken.add(rel)
-    with pytest.raises(DownloadError, match="run again to resume"):
+    with pytest.raises(DownloadError, match="nothing was kept"):
         fetch_data(tmp_path, base_url=server, files=[rel], progress=False)
-    part = tmp_path/(rel + ".part")
-    assert not (tmp_path/rel).exists() and 0 < part.stat().st_size < MANIFEST[rel][0]
-    fetch_data(tmp_path, base_url=server, files=[rel], progress=False)
-    assert len(Handler.seen_ranges) == 1 and 0 < Handler.seen_ranges[0][1] < MANIFEST[rel][0]  # resumed, not restarted
-    assert hashlib.sha256((tmp_path/rel).read_bytes()).hexdigest() == MANIFEST[rel][1] and not part.exists()
+    assert not (tmp_path/rel).exists() and list((tmp_path/rel).parent.iterdir()) == []  # no temporary file either
+    fetch_data(tmp_path, base_url=server, files=[rel], progress=False)  # the retry
+    assert hashlib.sha256((tmp_path/rel).read_bytes()).hexdigest() == MANIFEST[rel][1]
 
 def test_corrupt_download_refused(server, tmp_path):
     rel = "shopbench/development.json"
     Handler.corrupt.add(rel)
     with pytest.raises(DownloadError, match="checksum mismatch"):
         fetch_data(tmp_path, base_url=server, files=[rel], progress=False)
-    assert not (tmp_path/rel).exists() and not (tmp_path/(rel + ".part")).exists()
+    assert not (tmp_path/rel).exists() and list((tmp_path/rel).parent.iterdir()) == []
     with pytest.raises(DownloadError, match="HTTP 404"):
         download(f"{server}/nothing.json", tmp_path/"n.json", progress=False)
 
@@ -77,3 +77,22 @@ def test_cli_without_data_dir_fetches(server, tmp_path, monkeypatch):
     card = json.loads((tmp_path/"t4"/"card.json").read_text())
     assert card["track"] == 4 and card["train"]["total"] > 1000 and card["valid"]["total"] == 20
     assert set(card["train"]["track"]) == {"1", "2", "3", "4"} and card["train"]["track"]["4"] == card["train"]["total"]
+
+
+def test_run_without_data_dir_fetches_verifies_and_builds(server, tmp_path):
+    "`kddcup24 run --track 5 --stages data` with no data folder fetches from the mirror setting, verifies, builds; a corrupt file stops it."
+    env = {k: v for k, v in os.environ.items() if k != "KDDCUP24_DATA"}
+    env.update(KDDCUP24_DATA_URL=server, KDDCUP24_CACHE=str(tmp_path/"cache"), KDDCUP24_RUNS=str(tmp_path/"runs"), OMP_NUM_THREADS="1")
+    kd = str(Path(sys.executable).parent/"kddcup24")
+    Handler.corrupt.add("ec-guide/MCQ/SA.json")
+    bad = subprocess.run([kd, "run", "--track", "5", "--stages", "data", "--name", "fetched"], capture_output=True, text=True, env=env, timeout=900)
+    assert bad.returncode == 1 and "checksum mismatch" in bad.stderr and "ec-guide/MCQ/SA.json" in bad.stderr, bad.stderr[-2000:]
+    assert "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    assert not (tmp_path/"cache"/"data"/"ec-guide"/"MCQ"/"SA.json").exists() and not (tmp_path/"runs"/"fetched"/"data").exists()
+    assert [p.name for p in (tmp_path/"cache"/"data"/"ec-guide"/"MCQ").iterdir() if p.name.startswith("tmp")] == []
+    Handler.corrupt.clear()
+    ok = subprocess.run([kd, "run", "--track", "5", "--stages", "data", "--name", "fetched"], capture_output=True, text=True, env=env, timeout=900)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    card = json.loads((tmp_path/"runs"/"fetched"/"data"/"card.json").read_text())
+    assert card["data_dir"] == str(tmp_path/"cache"/"data") and card["train"]["total"] > 40_000
+    assert len((tmp_path/"cache"/"data"/"SHA256SUMS").read_text().splitlines()) == len(MANIFEST)
