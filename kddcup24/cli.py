@@ -99,7 +99,7 @@ def cmd_predict(a):
 # Each pipeline stage's module registers its own subcommands with `add_cli(sub)`, so a stage's
 # command lives beside its code. Modules keep heavy imports inside functions: the CLI imports them all.
 STAGE_MODULES = ("kddcup24.plan", "kddcup24.data", "kddcup24.synthetic", "kddcup24.inference", "kddcup24.train",
-                 "kddcup24.ensemble", "kddcup24.quantize", "kddcup24.pipeline")
+                 "kddcup24.ensemble", "kddcup24.quantize", "kddcup24.submission", "kddcup24.pipeline")
 
 def stage_modules() -> list:
     "The stage modules present in this install."
