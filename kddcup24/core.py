@@ -177,6 +177,7 @@ class DataConfig:
     sources: list[str] = field(default_factory=lambda: ["ec-guide"])  # ec-guide | shopping-mmlu | synthetic | hub:<id>
     size: int = 0                        # training records written (0 = the whole curated pool; never repeats records)
     valid_size: int = 200                # held-out records (valid.jsonl), drawn before `size`
+    valid_per_task: int = 0              # > 0: the validation split is stratified instead, this many per sub-task, frozen by content hash
     type_weights: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TASK_TYPES})  # 0 drops a type
     synthetic: int = 0                   # LLM-written questions to add (the pipeline's synthetic stage writes them when `sources` lists synthetic)
     synthetic_writer: str = ""           # the model that writes them (empty: `model.base`), on `inference.backend`

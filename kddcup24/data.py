@@ -18,8 +18,8 @@ __all__ = ['SOURCES', 'DEFAULT_METRIC', 'EC_GUIDE_FILES', 'SKILL_TRACKS', 'MMLU_
            'load_ec_guide', 'skill_tracks', 'zip_members', 'load_shopping_mmlu', 'load_hub', 'option_labels',
            'normalise', 'split_mixed', 'assign_tracks', 'ranking_from_retrieval', 'shuffle_options', 'norm_text',
            'minhash', 'template_lines', 'dedup', 'decontaminate', 'eval_records', 'load_synthetic', 'curate',
-           'to_example', 'build_mixture', 'public_url', 'DownloadError', 'sha256_file', 'download', 'fetch_data',
-           'cmd_data', 'add_cli']
+           'to_example', 'stratified_valid', 'build_mixture', 'public_url', 'DownloadError', 'sha256_file', 'download',
+           'fetch_data', 'cmd_data', 'add_cli']
 
 # %% ../nbs/02_data.ipynb #f71944fb
 SOURCES = {
@@ -525,6 +525,17 @@ def _counts(recs):
             "track": {str(t): sum(t in r["tracks"] for r in recs) for t in (1, 2, 3, 4)},
             "task_name": dict(sorted(Counter(r["task_name"] for r in recs).items()))}
 
+def stratified_valid(recs:list[dict], # the track's curated pool
+                     per_task:int, # questions per sub-task (a sub-task with fewer than twice as many gives half of its own)
+                    ) -> tuple[list[dict], list[dict]]:
+    "`(valid, rest)`: every sub-task's `per_task` questions of lowest content hash, so the split is the same for any seed, order or run."
+    key = lambda r: hashlib.sha256(f"{r['task_name']}\0{norm_text(r['input_field'])}".encode("utf-8")).hexdigest()
+    by = defaultdict(list)
+    for r in recs: by[r["task_name"].split(":")[0]].append(r)
+    chosen = set()
+    for rs in by.values(): chosen |= {id(r) for r in sorted(rs, key=key)[:min(per_task, len(rs) // 2)]}
+    return [r for r in recs if id(r) in chosen], [r for r in recs if id(r) not in chosen]
+
 def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, or a loaded `Recipe`
                   data_dir:str|Path|None=None, # data folder; else `KDDCUP24_DATA`
                   out_dir:str|Path|None=None, # output folder; default `runs/<recipe name>/data`
@@ -541,7 +552,7 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
         if t not in TASK_TYPES: raise ValueError(f"data.type_weights: unknown task type {t!r}")
     recs = [r for r in pool if (rc.track == 5 or rc.track in r["tracks"]) and cfg.type_weights.get(r["task_type"], 1.0) > 0]
     random.Random(cfg.seed).shuffle(recs)
-    valid, rest = recs[:cfg.valid_size], recs[cfg.valid_size:]
+    valid, rest = stratified_valid(recs, cfg.valid_per_task) if cfg.valid_per_task > 0 else (recs[:cfg.valid_size], recs[cfg.valid_size:])
     if cfg.size and cfg.size < len(rest):
         q, by = _quota(Counter(r["task_type"] for r in rest), cfg.type_weights, cfg.size), defaultdict(list)
         for r in rest:

@@ -119,6 +119,7 @@ def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
     "Run the selected stage notebooks on a locked run folder (the body of `run_pipeline`)."
     import papermill as pm
     os.environ["KDDCUP24_RUNS"] = str(rd.parent)  # the kernels run in nbs/: make the run folder absolute
+    os.environ.setdefault("KDDCUP24_PROGRESS", "1")  # scoring shows its tqdm bars (streamed to the terminal below)
     # every stage reads the run's own recipe file: the recipe the run started with, overrides applied
     params = {"track": track, "recipe": str(rd/"recipe.yaml")}
     info_p = rd/"pipeline.json"
@@ -136,8 +137,10 @@ def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
         t0 = time.time()
         print(f"[{st.name}] papermill {st.notebook} -> {out}", file=sys.stderr)
         try:
+            # a bar per stage (cells done, elapsed, estimate left), and what the stage prints streams live to this terminal:
+            # the trainer's `step k/N, estimate left` lines and the scoring bars (KDDCUP24_PROGRESS) inside the long cells
             pm.execute_notebook(str(nbs_dir()/st.notebook), str(out), parameters={**params, **dict(st.params)}, kernel_name=kernel,
-                                cwd=str(nbs_dir()), progress_bar=True)  # a bar per stage: cells done, elapsed, estimate left
+                                cwd=str(nbs_dir()), progress_bar=True, stdout_file=sys.stderr, stderr_file=sys.stderr)
         except Exception as e:
             info["stages"][st.name] = {"seconds": round(time.time() - t0, 1), "status": "failed", "notebook": str(out)}
             try: atomic_write(info_p, json.dumps(info, indent=1))

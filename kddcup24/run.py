@@ -338,7 +338,7 @@ def answer(sets:dict[str, list[dict]], # eval set name -> ShopBench records
            recipe:Recipe, # inference settings (and `inference.backend`)
            backend:str|None=None, # transformers | vllm (default: the recipe's)
            model=None, # transformers backend: an already loaded `(model, tokenizer)` for `refs[0]`
-           progress:bool=False, # tqdm bars (transformers backend)
+           progress:bool|None=None, # tqdm bars (transformers backend); None: when `KDDCUP24_PROGRESS` is set (the pipeline sets it)
            time_limit:float|None=None, # transformers backend: seconds per set (generations are shortened to fit)
            **llm_kw, # more `vllm.LLM` arguments (vLLM backend), e.g. max_model_len
           ) -> dict:
@@ -346,6 +346,7 @@ def answer(sets:dict[str, list[dict]], # eval set name -> ShopBench records
     b = backend or recipe.inference.backend
     if b not in BACKENDS: raise ValueError(f"inference.backend {b!r}: expected one of {BACKENDS}")
     if len({x.label for x in refs}) < len(refs): raise ValueError(f"model references need distinct labels: {[x.label for x in refs]}")
+    if progress is None: progress = bool(os.environ.get("KDDCUP24_PROGRESS"))
     if b == "transformers": return _answer_hf(sets, refs, recipe, model, progress, time_limit)
     try: import vllm  # noqa: F401
     except ImportError:

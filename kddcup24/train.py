@@ -17,9 +17,9 @@ from .models import CorruptWeights, check_weights
 # %% auto #0
 __all__ = ['EC_GUIDE_TYPE', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'ec_guide_mixture', 'prepare_mixture', 'card_hash', 'fit_length',
            'balance_types', 'to_dataset', 'option_examples', 'training_examples', 'sft_config', 'peft_config',
-           'load_base', 'make_trainer', 'last_checkpoint', 'StopAt', 'TimeLimit', 'train_adapter', 'plot_loss',
-           'train_track', 'compare', 'plot_compare', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark',
-           'run_launch', 'cmd_train', 'add_cli', 'main']
+           'load_base', 'make_trainer', 'last_checkpoint', 'StopAt', 'TimeLimit', 'ProgressLine', 'train_adapter',
+           'plot_loss', 'train_track', 'compare', 'plot_compare', 'config_dir', 'accelerate_config', 'launch_command',
+           'benchmark', 'run_launch', 'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #6677e56d
 EC_GUIDE_TYPE = {"MCQ": "multiple-choice", "Generation": "generation", "Retrieval": "retrieval", "NER": "named_entity_recognition", "Ranking": "ranking"}
@@ -224,6 +224,21 @@ class TimeLimit:
                 return control
         return _Limit()
 
+class ProgressLine:
+    "A trainer callback printing `step k/N, elapsed, estimate left` to stderr every `every` seconds (a stage's live progress line)."
+    def __new__(cls, every:float=30, max_minutes:float=0):
+        from transformers import TrainerCallback
+        class _Line(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kw): self.t0 = self.last = time.time(); self.s0 = state.global_step
+            def on_step_end(self, args, state, control, **kw):
+                now, s, n = time.time(), state.global_step, state.max_steps
+                if now - self.last < every and s < n: return
+                self.last, el = now, (now - self.t0) / 60
+                left = el / max(s - self.s0, 1) * (n - s)
+                if max_minutes > 0: left = min(left, max(max_minutes - el, 0))
+                print(f"train: step {s}/{n}, {el:.1f} min elapsed, ~{left:.1f} min left", file=sys.stderr, flush=True)
+        return _Line()
+
 def train_adapter(r:Recipe, recs:list[dict], ckpt_dir:str|Path, # recipe, training records, checkpoint folder
                   adapter_dir:str|Path|None=None, # where the final adapter goes (None: not saved)
                   resume:bool=False, # continue from the newest checkpoint in `ckpt_dir`
@@ -240,7 +255,7 @@ def train_adapter(r:Recipe, recs:list[dict], ckpt_dir:str|Path, # recipe, traini
     recs = balance_types(recs, 5 * n, r.data.type_weights)  # a prefix to measure (tokenizing a 50k-record pool costs minutes)
     recs = balance_types(fit_length(recs, tok, r.train.max_length), n, r.data.type_weights)
     if not recs: raise ValueError(f"no training record fits train.max_length={r.train.max_length}")
-    cbs = list(callbacks or []) + ([TimeLimit(r.train.max_minutes)] if r.train.max_minutes > 0 else [])
+    cbs = list(callbacks or []) + ([TimeLimit(r.train.max_minutes)] if r.train.max_minutes > 0 else []) + [ProgressLine(max_minutes=r.train.max_minutes)]
     tr = make_trainer(r, model, tok, recs, ckpt_dir, max_steps, padding_free, cbs, **kw)
     ck = last_checkpoint(ckpt_dir) if resume else None
     if resume: print(f"resuming from {ck}" if ck else f"--resume: no checkpoint in {ckpt_dir}, starting from step 0", file=sys.stderr)
