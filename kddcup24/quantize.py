@@ -117,7 +117,7 @@ def run_quantize(track:int, # track id 1-5
         from kddcup24.models import load_model
         t0 = time.time(); load_model(merged, dtype=rc.model.dtype)
         u = {"load_s": round(time.time() - t0, 2), "size_mb": round(dir_size_mb(merged), 1), "dev_s_per_question": wf["dev_s_per_question"],
-             "dev": {k: wf[k] for k in ("tasks", "task_types", "tracks")}, **({"valid": wf["valid"]} if "valid" in sets else {}),
+             "dev": {k: wf[k] for k in ("n", "tasks", "task_types", "tracks", "mean", "ci95") if k in wf}, **({"valid": wf["valid"]} if "valid" in sets else {}),
              "reused": "wise_ft"}
     else: u = timed_eval(merged, sets, rc)
     return update_metrics(rd, "awq", q.get("dev"), q.get("valid"), ("awq", out), method=method, bits=bits, group_size=group_size,
