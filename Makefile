@@ -37,7 +37,7 @@ run: install
 # Zero-shot SmolLM2-135M through the constrained engine on the dev questions, scored officially (a 2-minute check).
 predict: install
 	mkdir -p runs
-	OMP_NUM_THREADS=$$(nproc --all) $(VENV)/bin/kddcup24 predict --model smollm2-135m --data $(or $(DATA),$$($(PY) -c "from kddcup24.data import fetch_data; print(fetch_data(files=['shopbench/development.json']))"))/shopbench/development.json --out runs/dev_engine.jsonl
+	OMP_NUM_THREADS=$$(nproc --all) $(VENV)/bin/kddcup24 predict --model smollm2-135m --data $(or $(DATA),$$($(PY) -c "from kddcup24.sources import fetch_data; print(fetch_data(files=['shopbench/development.json']))"))/shopbench/development.json --out runs/dev_engine.jsonl
 	$(VENV)/bin/kddcup24 evaluate runs/dev_engine.jsonl --per-record runs/dev_engine_scored.jsonl
 
 test: install vllm-env

@@ -83,7 +83,7 @@ def cmd_predict(a):
     t0 = time.time()
     if a.recipe == "vanilla":
         from kddcup24.models import load_model
-        from kddcup24.predict import predict_vanilla
+        from kddcup24.baseline import predict_vanilla
         model, tok = load_model(a.model or "smollm2-135m", dtype=a.dtype or "float32", trust_remote_code=a.trust_remote_code)
         res = predict_vanilla(recs, model, tok, batch_size=a.batch_size or 8)
     else:
@@ -96,14 +96,14 @@ def cmd_predict(a):
     write_records(a.out, [{**r, "response": s} for r, s in zip(recs, res)])
     print(f"{len(recs)} questions in {dt:.1f} s ({dt/max(len(recs),1):.2f} s/question) -> {a.out}", file=sys.stderr)
 
-# Each pipeline stage's module registers its own subcommands with `add_cli(sub)`, so a stage's
+# Each module with a command registers its own subcommands with `add_cli(sub)`, so a stage's
 # command lives beside its code. Modules keep heavy imports inside functions: the CLI imports them all.
-STAGE_MODULES = ("kddcup24.plan", "kddcup24.data", "kddcup24.synthetic", "kddcup24.inference", "kddcup24.train",
-                 "kddcup24.ensemble", "kddcup24.quantize", "kddcup24.submission", "kddcup24.pipeline")
+STAGE_MODULES = ("kddcup24.plan", "kddcup24.data", "kddcup24.synthetic", "kddcup24.train", "kddcup24.ensemble", "kddcup24.quantize",
+                 "kddcup24.serving", "kddcup24.submission", "kddcup24.pipeline", "kddcup24.docs")
 
 def stage_modules() -> list:
-    "The stage modules present in this install."
-    return [importlib.import_module(n) for n in STAGE_MODULES if importlib.util.find_spec(n) is not None]
+    "The modules that bring commands, imported."
+    return [importlib.import_module(n) for n in STAGE_MODULES]
 
 def build_parser() -> argparse.ArgumentParser:
     "The `kddcup24` argument parser."

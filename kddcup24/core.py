@@ -12,10 +12,10 @@ import yaml
 
 # %% auto #0
 __all__ = ['DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'MAX_RECIPE_BYTES', 'cache_dir', 'data_dir',
-           'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'disk_fault', 'check_writable', 'Track', 'get_track',
-           'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig',
-           'Recipe', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe',
-           'as_recipe', 'recipe_dict']
+           'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'sha256_file', 'save_figure', 'disk_fault',
+           'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig',
+           'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config', 'recipe_dir',
+           'list_recipes', 'parse_override', 'load_recipe', 'as_recipe', 'recipe_dict']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -85,6 +85,30 @@ def atomic_dir(path:str|Path, # the folder to create or replace
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError) and not e.filename: raise OSError(e.errno, e.strerror, str(path)) from e  # name the folder
         raise
+
+# %% ../nbs/00_core.ipynb #9df896d4
+def sha256_file(path:str|Path, # the file to hash
+               ) -> str:
+    "Hex SHA-256 of a file, read in 1 MiB chunks."
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
+    return h.hexdigest()
+
+def save_figure(fig, # a matplotlib figure (closed after saving)
+                path:str|Path, # the PNG to write
+                dpi:int=100, # resolution
+                close:bool=True, # close it (False: the caller still shows it)
+               ) -> Path:
+    "Write `fig` to `path` as a PNG atomically (a reader never finds half a file)."
+    import io
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    try: fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        if close: plt.close(fig)
+    return atomic_write(path, buf.getvalue())
 
 # %% ../nbs/00_core.ipynb #44f9e8e7
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
@@ -156,19 +180,19 @@ class InferenceConfig:
     backend: str = "transformers"        # transformers | vllm
     prompt: str = "task_type"            # vanilla (starter kit) | task_type (system prompt naming the type)
     batch_size: int = 16
-    max_batch_tokens: int = 0            # cap on questions x longest prompt per batch (0: none); small on CPU
+    max_batch_tokens: int = 1024         # cap on questions x longest prompt per batch (0: none); 2 cores: big padded batches are slower than small ones
     prefix_cache: bool = True            # prefill a batch's shared prompt prefix once (transformers backend)
     int8: bool = False                   # transformers backend on CPU: a copy of the model with dynamic int8 linear layers
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {
         "multiple-choice": 1, "retrieval": 8, "ranking": 9, "named_entity_recognition": 15, "generation": 50})
     constrained: bool = True             # logits processors keep answers parseable
-    mc_debias: bool = False              # multiple choice: subtract a content-free prompt's option prior
-    mc_scoring: str = "digit"           # multiple choice: digit (one option-number token) | pmi (score option texts)
-    ner_boost: float = 0.0               # NER: logit boost for tokens found in the query
+    mc_debias: bool = True               # multiple choice: subtract a content-free prompt's option prior (SmolLM2 dev MC .167 -> .222, notebook 01d)
+    mc_scoring: str = "pmi"              # multiple choice: digit (one option-number token) | pmi (score option texts: a 135M model barely binds numbers to options)
+    ner_boost: float = 6.0               # NER: logit boost for tokens found in the query (answers become query phrases, not sentences)
     tensor_parallel_size: int = 1        # vLLM only
     gpu_memory_utilization: float = 0.85 # vLLM only
     quantization: str|None = None        # vLLM: awq | compressed-tensors | None
-    max_context: int = 0                 # tokens a prompt and its answer may take (0: the model's); longer questions are cut in the middle
+    max_context: int = 2048              # tokens a prompt and its answer may take (0: the model's); longer questions are cut in the middle (an 8k prefill takes ~90 s on a CPU core)
     eval_limit: int = 0                  # score only the first N questions of each evaluation set (0: all; short runs)
 
 @dataclass
@@ -176,9 +200,11 @@ class DataConfig:
     "What the training mixture is made of."
     sources: list[str] = field(default_factory=lambda: ["ec-guide"])  # ec-guide | shopping-mmlu | synthetic | hub:<id>
     size: int = 0                        # training records written (0 = the whole curated pool; never repeats records)
-    valid_size: int = 200                # held-out records (valid.jsonl), drawn before `size`
+    valid_size: int = 80                 # held-out records (valid.jsonl), drawn before `size`; every pass over them costs ~1 min on 2 cores
     valid_per_task: int = 0              # > 0: the validation split is stratified instead, this many per sub-task, frozen by content hash
-    type_weights: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TASK_TYPES})  # 0 drops a type
+    type_weights: dict[str, float] = field(default_factory=lambda: {t: 2.0 if t in ("multiple-choice", "generation") else 1.0 for t in TASK_TYPES})
+    # relative share of each type in the SFT draws (0 drops a type): multiple choice is the commonest hidden-test type, generation the one
+    # a mix of short answers erodes, so both get twice the share (notebook 04)
     synthetic: int = 0                   # LLM-written questions to add (the pipeline's synthetic stage writes them when `sources` lists synthetic)
     synthetic_writer: str = ""           # the model that writes them (empty: `model.base`), on `inference.backend`
     eval_sets: list[str] = field(default_factory=lambda: ["shopbench"])  # decontaminate against these (dev always)
@@ -201,20 +227,20 @@ class LoraConfig:
 @dataclass
 class TrainConfig:
     "The SFT run."
-    lr: float = 2e-4
+    lr: float = 8e-4                     # a 135M model with r=16 LoRA for 40 steps (the 72B recipe: 2e-4)
     lr_scheduler: str = "cosine"         # any transformers scheduler name
     epochs: float = 1.0
-    max_steps: int = -1
-    max_minutes: float = 0.0             # stop (and save) after this much training time; 0 = no limit
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_length: int = 512                # longer examples are dropped, not truncated (the answer is at the end)
-    warmup_ratio: float = 0.03
-    save_steps: int = 50
+    max_steps: int = 40                  # -1: `epochs` over the mixture
+    max_minutes: float = 15.0            # stop (and save) after this much training time, whatever the load; 0 = no limit
+    batch_size: int = 4
+    grad_accum: int = 2                  # 8 per step; half the activations in memory at once
+    max_length: int = 256                # longer examples are dropped, not truncated (the answer is at the end)
+    warmup_ratio: float = 0.05
+    save_steps: int = 10                 # checkpoints: resume points, and the adapters the ensemble averages
     seed: int = 42
     gradient_checkpointing: bool = False
     packing: bool = False                # TRL BFD packing (implies padding-free)
-    padding_free: bool = False           # concatenate a batch into one sequence (no pad tokens)
+    padding_free: bool = True            # concatenate a batch into one sequence (no pad tokens)
     group_by_length: bool = False        # batch examples of similar length (less padding)
 
 @dataclass
@@ -222,18 +248,18 @@ class MergeConfig:
     "Adapter ensembling and wise-ft."
     n_adapters: int = 2
     wise_ft_alpha: float|str = "auto"    # a in W = (1-a)·W_base + a·W_ft, or auto (chosen on validation)
-    wise_ft_grid: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    wise_ft_grid: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])
 
 @dataclass
 class QuantConfig:
     "AWQ quantization of the merged model."
     method: str = "awq"                  # awq (llm-compressor) | autoawq
     bits: int = 4
-    group_size: int = 128
+    group_size: int = 64                 # SmolLM2-135M: hidden 576 is not a multiple of 128 (the GPU recipe keeps 128)
     zero_point: bool = True
     ignore: list[str] = field(default_factory=lambda: ["lm_head"])
-    calibration_samples: int = 64
-    max_seq_length: int = 512            # calibration texts are cut to this many tokens
+    calibration_samples: int = 8         # AWQ searches scales layer by layer over every calibration token: 16x256 took 6.2 min here, 8x256 half
+    max_seq_length: int = 256            # calibration texts are cut to this many tokens
 
 @dataclass
 class Recipe:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, shutil, tempfile, time
 from pathlib import Path
-from .core import as_recipe, atomic_dir
+from .core import as_recipe, atomic_dir, save_figure, sha256_file
 from .models import check_weights
 from .run import (ModelRef, eval_sets, interpolate, peak_rss_gib, read_metrics, run_folder, run_lock, score,
                           update_metrics)
@@ -182,19 +182,14 @@ def plot_sweep(rows:list[dict], # `sweep_rows` rows
         ax.plot(*zip(*pts), marker="o", label=name)
     if chosen is not None: ax.axvline(chosen, color="grey", ls="--", label=f"chosen a = {chosen}")
     ax.set_xlabel("a   (W = (1-a)·W_base + a·W_ft)"); ax.set_ylabel("score"); ax.set_title(title); ax.legend(); fig.tight_layout()
-    if path:
-        from kddcup24.core import atomic_write
-        import io; buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=120); atomic_write(path, buf.getvalue())
+    if path: save_figure(fig, path, dpi=120, close=False)
     return fig
 
 # %% ../nbs/05_ensemble.ipynb #bd3b60c9
 def same_weights(a:str|Path, b:str|Path) -> bool:
     "Whether two adapter folders hold byte-identical `adapter_model.safetensors`."
-    import hashlib
     fs = [Path(x)/"adapter_model.safetensors" for x in (a, b)]
-    if not all(f.exists() for f in fs): return False
-    h = [hashlib.sha256(f.read_bytes()).hexdigest() for f in fs]
-    return h[0] == h[1]
+    return all(f.exists() for f in fs) and sha256_file(fs[0]) == sha256_file(fs[1])
 
 def adapter_checkpoints(folder:str|Path) -> list[Path]:
     "The adapter checkpoints (`checkpoint-<step>`) in a training folder, by step."

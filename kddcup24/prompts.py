@@ -19,7 +19,7 @@ TYPE_INSTRUCTIONS = {
     "generation": "This is a generation task. Answer briefly and directly, following the instructions.",
 }
 SYSTEM_PREFIX = "You are a helpful online shopping assistant. "
-# scoring an option's *text* after the question stem (multiple choice by PMI, notebook 07): its own system prompt, so
+# scoring an option's *text* after the question stem (multiple choice by PMI, notebook 01d): its own system prompt, so
 # training on short option texts does not teach the generation prompt to answer tersely
 OPTION_INSTRUCTION = "This is a multiple-choice question. Answer with the correct option."
 

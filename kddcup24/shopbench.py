@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_shopbench.ipynb #f6b6746f
 from __future__ import annotations
-import ast, json, math, os
+import ast, json, math, os, re
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
@@ -12,12 +12,13 @@ import numpy as np
 from .core import TASK_TYPES, TRACKS, get_track
 
 # %% auto #0
-__all__ = ['METRICS', 'MAX_INPUT_BYTES', 'MAX_RESPONSE_CHARS', 'PARSERS', 'BOOTSTRAP', 'RecordError', 'validate_record',
-           'read_input', 'load_records', 'write_records', 'parse_multichoice', 'parse_retrieval', 'parse_ranking',
-           'parse_ner', 'parse_generation', 'parse_response', 'accuracy', 'hit_rate_3', 'ndcg', 'ner_counts',
-           'f1_from_counts', 'rouge_l', 'bleu', 'SentenceSimilarity', 'MetricError', 'multilingual_similarity',
-           'score_record', 'replicates', 'with_intervals', 'paired', 'task_key', 'record_ids', 'record_tracks',
-           'task_groups', 'aggregate', 'evaluate_records']
+__all__ = ['METRICS', 'MAX_INPUT_BYTES', 'NUMBERED', 'MAX_RESPONSE_CHARS', 'PARSERS', 'BOOTSTRAP', 'RecordError',
+           'validate_record', 'read_input', 'load_records', 'write_records', 'numbered_lines', 'option_labels',
+           'numbered_items', 'question_parts', 'parse_multichoice', 'parse_retrieval', 'parse_ranking', 'parse_ner',
+           'parse_generation', 'parse_response', 'accuracy', 'hit_rate_3', 'ndcg', 'ner_counts', 'f1_from_counts',
+           'rouge_l', 'bleu', 'SentenceSimilarity', 'MetricError', 'multilingual_similarity', 'score_record',
+           'replicates', 'with_intervals', 'paired', 'task_key', 'record_ids', 'record_tracks', 'task_groups',
+           'aggregate', 'evaluate_records']
 
 # %% ../nbs/01_shopbench.ipynb #d6fd2ee7
 METRICS = ("accuracy", "hit rate@3", "ndcg", "micro f1", "rougel", "bleu", "jp-bleu", "sent-transformer", "multilingual-sent-transformer")
@@ -92,6 +93,35 @@ def write_records(path:str|Path, # destination (.jsonl)
     "Write records as JSON Lines, atomically."
     from kddcup24.core import atomic_write
     return atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
+
+# %% ../nbs/01_shopbench.ipynb #adc688cb
+NUMBERED = re.compile(r"^\s*(?:Products:\s*)?(\d+)\s*[.)]\s*(.*)$")
+
+def numbered_lines(text:str) -> list[tuple[int, int, str]]:
+    "Every line that starts with a number and `.` or `)`: `(line index, number, the rest of the line)`."
+    return [(i, int(m.group(1)), m.group(2)) for i, l in enumerate(text.split("\n")) if (m := NUMBERED.match(l))]
+
+def option_labels(text:str) -> list[int]:
+    "The numbers of the options listed one per line (`0. foo`), in order (lines with no text after the number are not options)."
+    return [n for _, n, t in numbered_lines(text) if t.strip()]
+
+def numbered_items(text:str) -> list[int]:
+    "The listed candidates: the longest run 0.. (when 0 and 1 are listed) or 1.. of numbered lines."
+    found = {n for _, n, _ in numbered_lines(text)}
+    n = start = 0 if 0 in found and 1 in found else 1
+    while n in found: n += 1
+    return list(range(start, n))
+
+def question_parts(text:str, # the `input_field`
+                   keys:set[int]|None=None, # keep only these numbers (None: all)
+                  ) -> tuple[str, dict[int, str]]:
+    "The stem (lines before the first kept option) and the option texts by number (the first line of each number)."
+    lines, opts, first = text.split("\n"), {}, None
+    for i, n, t in numbered_lines(text):
+        if t.strip() and (keys is None or n in keys) and n not in opts:
+            opts[n] = t.strip()
+            first = i if first is None else first
+    return "\n".join(lines[:first]).strip() if first is not None else text.strip(), opts
 
 # %% ../nbs/01_shopbench.ipynb #acbdd9b9
 MAX_RESPONSE_CHARS = 5000

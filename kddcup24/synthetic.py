@@ -9,10 +9,9 @@ from collections import Counter
 from pathlib import Path
 from .core import TASK_TYPES, as_recipe, atomic_dir, runs_dir, data_dir as find_data_dir
 from .run import ModelRef, generate, run_folder
-from .shopbench import RecordError, parse_response, validate_record
+from .shopbench import RecordError, option_labels, parse_response, validate_record
 from .prompts import format_answer
-from .data import (SOURCES, assign_tracks, load_ec_guide, norm_text, normalise, option_labels, split_mixed,
-                           _shingles, json_items)
+from .sources import SOURCES, assign_tracks, json_items, load_ec_guide, norm_text, normalise, shingles, split_mixed
 
 # %% auto #0
 __all__ = ['WRITER_SYSTEM', 'REPLY_START', 'SEEDS_PER_QUESTION', 'writer_messages', 'split_reply', 'check', 'pick_seeds',
@@ -39,8 +38,6 @@ def split_reply(text:str) -> tuple[str, str]|None:
     return (m.group(1).strip(), m.group(2).strip()) if m else None
 
 # %% ../nbs/03_synthetic.ipynb #ccfef0c4
-def _items(q): return option_labels(q)
-
 def check(reply:str, # the writer's raw reply
           seed:dict, # the seed record it was written from
           max_sim:float=0.8, # Jaccard of word 3-grams with the seed above which the question is a copy
@@ -57,10 +54,10 @@ def check(reply:str, # the writer's raw reply
     qw, sw = set(norm_text(q).split()), set(norm_text(seed["input_field"]).split())
     if len(qw & sw) / len(qw | sw) < min_like: return None, "not in the seed's format"
     import numpy as np
-    s1, s2 = _shingles(norm_text(q).split()), _shingles(norm_text(seed["input_field"]).split())
+    s1, s2 = shingles(norm_text(q).split()), shingles(norm_text(seed["input_field"]).split())
     inter = len(np.intersect1d(s1, s2))
     if inter / (len(s1) + len(s2) - inter) >= max_sim: return None, "copy of the seed"
-    p, items = parse_response(a, tt), _items(q)
+    p, items = parse_response(a, tt), option_labels(q)
     if tt == "multiple-choice":
         if len(items) < 2: return None, "no options listed"
         if p not in items: return None, "answer is not a listed option"
@@ -80,7 +77,7 @@ def check(reply:str, # the writer's raw reply
         y = p
     else:
         if not p or len(p.split()) > 300: return None, "empty or overlong answer"
-        sa = _shingles(norm_text(p).split())
+        sa = shingles(norm_text(p).split())
         if len(np.intersect1d(sa, s1)) >= 0.5 * len(sa): return None, "answer copied from the question"
         y = p
     r = {"input_field": q if q.endswith(("\n", ": ")) else q + "\n", "output_field": y, "task_type": tt, "metric": seed["metric"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, dataclasses, hashlib, json, os, random, resource, shutil, subprocess, sys, tempfile, time
 from collections import Counter, defaultdict
 from pathlib import Path
-from .core import TASK_TYPES, Recipe, as_recipe, atomic_dir, atomic_write, data_dir, load_recipe, runs_dir
+from .core import TASK_TYPES, Recipe, as_recipe, atomic_dir, atomic_write, data_dir, load_recipe, runs_dir, save_figure, sha256_file
 from .shopbench import load_records, write_records
 from .run import (ModelRef, dev_questions, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
                           run_folder, run_lock, score, update_metrics)
@@ -15,63 +15,21 @@ from .prompts import chat_example, chat_messages, option_example
 from .models import CorruptWeights, check_weights
 
 # %% auto #0
-__all__ = ['EC_GUIDE_TYPE', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'ec_guide_mixture', 'prepare_mixture', 'card_hash', 'fit_length',
-           'balance_types', 'to_dataset', 'option_examples', 'training_examples', 'sft_config', 'peft_config',
-           'load_base', 'make_trainer', 'last_checkpoint', 'StopAt', 'TimeLimit', 'ProgressLine', 'train_adapter',
-           'plot_loss', 'train_track', 'compare', 'plot_compare', 'config_dir', 'accelerate_config', 'launch_command',
-           'benchmark', 'run_launch', 'cmd_train', 'add_cli', 'main']
+__all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types', 'to_dataset',
+           'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'make_trainer',
+           'last_checkpoint', 'StopAt', 'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss', 'train_track',
+           'compare', 'plot_compare', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark', 'run_launch',
+           'cmd_train', 'add_cli', 'main']
 
-# %% ../nbs/04_train.ipynb #6677e56d
-EC_GUIDE_TYPE = {"MCQ": "multiple-choice", "Generation": "generation", "Retrieval": "retrieval", "NER": "named_entity_recognition", "Ranking": "ranking"}
-
-def ec_guide_mixture(out_dir:str|Path, # where to write train.jsonl, valid.jsonl, card.json
-                     size:int=2000, # training records
-                     valid_size:int=200, # validation records (disjoint from training)
-                     seed:int=42,
-                     data:str|Path|None=None, # data folder (default `KDDCUP24_DATA`)
-                     type_weights:dict|None=None, # relative share per task type (default equal)
-                    ) -> Path:
-    "Stand-in mixture from EC-Guide, balanced over task types and, within a type, over files."
-    rng = random.Random(seed)
-    size = size if size > 0 else 4000  # recipes say 0 for "the whole curated pool": the stand-in caps it
-    by_type = defaultdict(dict)
-    for f in sorted((data_dir(data)/"ec-guide").glob("*/*.json")):
-        rows = [r for r in load_records(f, known_metric=False) if r["metric"] != "bool"]
-        for r in rows: r["source"] = f"ec-guide/{f.parent.name}/{f.stem}"; r["task_name"] = r["source"]; r["tracks"] = []
-        for t in {r["task_type"] for r in rows}:
-            by_type[t][f"{f.parent.name}/{f.stem}"] = [r for r in rows if r["task_type"] == t]
-    w = {t: (type_weights or {}).get(t, 1.0) for t in by_type}
-    def take(n_total):
-        picked = []
-        for t, files in sorted(by_type.items()):
-            n = round(n_total * w[t] / sum(w.values()))
-            for i, (k, rows) in enumerate(sorted(files.items())):
-                picked += rng.sample(rows, min(len(rows), n // len(files) + (i < n % len(files))))
-        return picked
-    pool = take(size + valid_size); rng.shuffle(pool)
-    valid, train = pool[:valid_size], pool[valid_size:]
-    out = Path(out_dir)
-    for n, recs in (("train.jsonl", train), ("valid.jsonl", valid)):
-        write_records(out/n, [{**r, **chat_example(r)} for r in recs])
-    card = {"builder": "kddcup24.train.ec_guide_mixture", "size": len(train), "valid_size": len(valid), "seed": seed,
-            "types": dict(Counter(r["task_type"] for r in train)), "sources": dict(Counter(r["source"] for r in train))}
-    atomic_write(out/"card.json", json.dumps(card, indent=1))
-    return out
-
-# %% ../nbs/04_train.ipynb #fa653c4e
-def prepare_mixture(r:Recipe, # the recipe (its `data` section sizes the mixture)
-                    out_dir:str|Path, # mixture folder
-                    data:str|Path|None=None, # data folder
-                   ) -> Path:
-    "Build the recipe's training mixture in `out_dir` unless it is already there; return the folder."
-    out = Path(out_dir)
-    if (out/"card.json").exists(): return out
-    try: from kddcup24 import data as datamod
-    except ImportError: datamod = None
-    if datamod is not None and hasattr(datamod, "build_mixture"):
-        datamod.build_mixture(r, data_dir=data, out_dir=out)
-    else:
-        ec_guide_mixture(out, r.data.size, r.data.valid_size, r.data.seed, data, r.data.type_weights)
+# %% ../nbs/04_train.ipynb #a5a287d2
+def mixture_folder(r:Recipe, # the run's recipe
+                   folder:str|Path, # where the data stage wrote the mixture (`runs/<name>/data`)
+                  ) -> Path:
+    "The mixture folder the data stage built; if it is not there, an error saying how to build it."
+    out = Path(folder)
+    if not (out/"card.json").exists():
+        raise FileNotFoundError(f"{out}: no training mixture (card.json missing); build it with the data stage: "
+                                f"`kddcup24 data --track {r.track} --recipe {r.name} --out {out}`, or `kddcup24 run --track {r.track}`")
     return out
 
 def card_hash(folder:str|Path) -> str:
@@ -79,7 +37,7 @@ def card_hash(folder:str|Path) -> str:
     p = Path(folder)/"card.json"
     try: h = json.loads(p.read_text(encoding="utf-8")).get("content_hash")
     except (ValueError, AttributeError): h = None
-    return h or hashlib.sha256(p.read_bytes()).hexdigest()  # the card also records timings, which differ between builds
+    return h or sha256_file(p)  # the card also records timings, which differ between builds
 
 # %% ../nbs/04_train.ipynb #35b55dff
 def fit_length(recs:list[dict], tok, # mixture records and the tokenizer
@@ -120,7 +78,7 @@ def to_dataset(recs:list[dict]):
 def option_examples(recs:list[dict], # mixture records (`input_field`, `output_field`, `task_type`)
                    ) -> list[dict]:
     "Multiple-choice records with option texts rewritten as stem → correct option text (`option_example`); others unchanged."
-    from kddcup24.inference import mc_parts
+    from kddcup24.engine import mc_parts
     out = []
     for r in recs:
         parts = mc_parts(r["input_field"]) if r["task_type"] == "multiple-choice" and "input_field" in r else None
@@ -284,9 +242,7 @@ def plot_loss(history:list[dict], path:str|Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot([s for s, _ in pts], [l for _, l in pts], lw=1)
     ax.set_xlabel("step"); ax.set_ylabel("training loss (answer tokens)"); ax.grid(alpha=.3)
-    path = Path(path); tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight"); plt.close(fig); os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)
 
 def _is_main(): return int(os.environ.get("RANK", 0)) == 0
 
@@ -312,7 +268,7 @@ def train_track(track:int, # ShopBench track 1-5
     r = as_recipe(recipe, track, overrides)
     if r.track != track: raise ValueError(f"recipe {r.name} is for track {r.track}, not {track}")
     run = run_folder(r, track, run_dir)
-    mix = Path(mixture) if mixture else prepare_mixture(r, run/"data", data)
+    mix = mixture_folder(r, mixture or run/"data")
     train, valid, card = load_mixture(mix)
     train, valid = mixture_for_track(train, track), mixture_for_track(valid, track)[:valid_limit or r.inference.eval_limit or None]
     info = {"track": track, "recipe": r.name, "seed": r.train.seed, "git_commit": git_commit(), "data_card_sha256": card_hash(mix),
@@ -375,14 +331,14 @@ def plot_compare(df, path:str|Path|None=None):
     import matplotlib.pyplot as plt
     ax = df.plot.bar(figsize=(9, 3.5), rot=60, width=.8)
     ax.set_ylabel("score"); ax.set_xticklabels([f"{a}: {b}" for a, b in df.index], fontsize=8); ax.grid(axis="y", alpha=.3)
-    if path: ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+    if path: save_figure(ax.figure, path, close=False)
     return ax
 
 # %% ../nbs/04_train.ipynb #f3ce7383
 def config_dir() -> Path:
-    "The folder of accelerate configs shipped with the package."
+    "The folder of accelerate configs shipped beside the recipes (`kddcup24/recipes/accelerate/`)."
     from importlib import resources
-    return Path(resources.files("kddcup24"))/"configs"
+    return Path(resources.files("kddcup24"))/"recipes"/"accelerate"
 
 LAUNCH_CONFIGS = {"ddp": "ddp.yaml", "zero3": "deepspeed_zero3.yaml", "fsdp": "fsdp.yaml"}
 
@@ -416,12 +372,12 @@ BENCH_MODES = ("padded", "group_by_length", "padding_free")
 def benchmark(r:Recipe, # recipe to benchmark
               steps:int=10, # training steps to time
               mode:str="padded", # padded | group_by_length | padding_free
-              data:str|Path|None=None, mixture:str|Path|None=None, # data folder; mixture folder (else a stand-in)
+              mixture:str|Path|None=None, # a mixture folder (default: the run's, `runs/<name>/data`)
              ) -> dict:
     "Train `steps` steps in a batching `mode`; return tokens/s (non-padding), seconds/step and peak memory."
     if mode not in BENCH_MODES: raise ValueError(f"Unknown mode {mode!r}; expected one of {BENCH_MODES}")
     r = dataclasses.replace(r, train=dataclasses.replace(r.train, padding_free=mode == "padding_free", group_by_length=mode == "group_by_length"))
-    mix = Path(mixture) if mixture else ec_guide_mixture(tempfile.mkdtemp(), max(r.train.batch_size * r.train.grad_accum * steps * 2, 64), 8, r.train.seed, data, r.data.type_weights)
+    mix = mixture_folder(r, mixture or runs_dir(r.name)/"data")
     train = load_mixture(mix)[0]
     with tempfile.TemporaryDirectory() as d:
         _, _, tr, out = train_adapter(r, train, d, max_steps=steps, save_strategy="no")
@@ -446,7 +402,7 @@ def run_launch(a) -> list[str]:
 
 def _launch(a, r, run, mix, cmd):
     "The body of `run_launch --run` on a locked run folder: mixture, zero-shot, the ranks, the adapter's score."
-    if not a.mixture: prepare_mixture(r, mix, a.data_dir)  # once, before the ranks start (they would race on one folder)
+    mixture_folder(r, mix)  # before the ranks start: the data stage built it once
     sets = {"dev": dev_questions(a.track, a.data_dir), "valid": mixture_for_track(load_mixture(mix)[1], a.track)[:a.valid_limit or r.inference.eval_limit or None]}
     if r.inference.eval_limit: sets["dev"] = sets["dev"][:r.inference.eval_limit]
     # the ranks only train; scoring happens here, in one process, before they take the devices and after they are done
@@ -464,10 +420,10 @@ def cmd_train(a):
     if a.launch: return run_launch(a)
     if a.benchmark:
         # one mode per process: peak memory is a per-process high-water mark
-        if a.mode: return print(json.dumps(benchmark(load_recipe(a.recipe or f"track{a.track}", a.set), a.steps or 10, a.mode, a.data_dir)))
+        if a.mode: return print(json.dumps(benchmark(as_recipe(a.recipe, a.track, a.set), a.steps or 10, a.mode, a.mixture)))
         for mode in BENCH_MODES:
             cmd = [sys.executable, "-m", "kddcup24.train", "--track", str(a.track), "--benchmark", "--mode", mode, "--steps", str(a.steps or 10)]
-            cmd += (["--recipe", a.recipe] if a.recipe else []) + sum([["--set", s] for s in a.set], []) + (["--data-dir", a.data_dir] if a.data_dir else [])
+            cmd += (["--recipe", a.recipe] if a.recipe else []) + sum([["--set", s] for s in a.set], []) + (["--mixture", a.mixture] if a.mixture else [])
             subprocess.run(cmd, check=True)
         return
     with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track, a.run_dir)):  # the ranks of a launch inherit it
@@ -486,7 +442,7 @@ def add_cli(sub):
     p.add_argument("--steps", type=int, default=0, help="training steps (default: the recipe's)")
     p.add_argument("--run-dir", help="run folder (default runs/track{N})")
     p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA)")
-    p.add_argument("--mixture", help="a prepared mixture folder (default: build runs/track{N}/data with `kddcup24 data`'s builder)")
+    p.add_argument("--mixture", help="a mixture folder (default: the run's runs/<name>/data, which `kddcup24 data` builds)")
     p.add_argument("--valid-limit", type=int, help="score only the first N validation records")
     p.add_argument("--no-eval", action="store_true", help="skip zero-shot and SFT scoring")
     p.add_argument("--launch", choices=sorted(LAUNCH_CONFIGS), help="several processes (GPUs, or CPU processes with ddp): print the accelerate launch command")
@@ -498,7 +454,7 @@ def add_cli(sub):
 
 def main(argv:list[str]|None=None):
     "`python -m kddcup24.train ...` (what `accelerate launch` runs on each process) = `kddcup24 train ...`."
-    from kddcup24.cli import main as cli_main
-    cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
+    p = argparse.ArgumentParser(prog="python -m kddcup24.train"); add_cli(p.add_subparsers())  # its own parser: a stage never imports the CLI
+    a = p.parse_args(["train", *(sys.argv[1:] if argv is None else argv)]); a.func(a)
 
 if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", None) == "kddcup24.train": main()  # `python -m`, not a notebook

@@ -12,3 +12,12 @@ def shared(sub: str) -> Path:
         if os.environ.get("CI"): pytest.fail(f"{p} missing: CI must provide ../shared/{sub}")
         pytest.skip(f"{p} not available")
     return p
+
+def small_mixture(tmp_path: Path, size: int, valid: int = 8) -> Path:
+    "A training mixture of `size` records built by the data stage's own builder from a small copy of ../shared/data."
+    from kddcup24.core import load_recipe
+    from kddcup24.data import build_mixture
+    from kddcup24.sources import sample_data
+    small = sample_data(shared("data"), tmp_path/"data_small", per_file=max(10, size // 10))
+    build_mixture(load_recipe("track5", [f"data.size={size}", f"data.valid_size={valid}"]), small, tmp_path/"mix", plots=False)
+    return tmp_path/"mix"

@@ -3,7 +3,8 @@ import hashlib, json, shutil, time
 import pytest
 from conftest import shared
 from kddcup24.core import load_recipe
-from kddcup24.data import build_mixture, load_shopbench, norm_text
+from kddcup24.data import build_mixture
+from kddcup24.sources import load_shopbench, norm_text
 from kddcup24.shopbench import RecordError, validate_record
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_malformed_input_leaves_output(tmp_path, how, msg):
 
 def test_whole_public_release_builds_every_track(tmp_path):
     "A folder laid out as the whole public EC-Guide release (26 files, five of them absent from the mirror) builds tracks 1-5."
-    from kddcup24.data import EC_GUIDE_FILES, ranking_from_retrieval
+    from kddcup24.sources import EC_GUIDE_FILES
+    from kddcup24.data import ranking_from_retrieval
     import random
     src, d = shared("data"), tmp_path/"release"
     (d/"shopbench").mkdir(parents=True); shutil.copy(src/"shopbench"/"development.json", d/"shopbench")

@@ -6,7 +6,7 @@ import pytest
 from conftest import shared
 import json, os, subprocess, sys
 from pathlib import Path
-from kddcup24.data import MIRROR as MANIFEST, DownloadError, download, fetch_data
+from kddcup24.sources import MIRROR as MANIFEST, DownloadError, download, fetch_data
 
 class Handler(SimpleHTTPRequestHandler):
     "Serves a folder with HTTP range support; `broken` paths die halfway, `corrupt` ones serve altered bytes."

@@ -3,7 +3,8 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from kddcup24.inference import CUT, ShopBenchModel, chat_prompt, route
+from kddcup24.engine import CUT, chat_prompt, route
+from kddcup24.serving import ShopBenchModel
 from kddcup24.shopbench import parse_response
 
 @pytest.fixture(scope="module")

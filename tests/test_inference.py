@@ -7,7 +7,7 @@ def _dev():
     return load_records(shared("data")/"shopbench"/"development.json")
 
 def test_router_dev_and_ec_guide():
-    from kddcup24.inference import router_accuracy
+    from kddcup24.engine import router_accuracy
     acc, conf = router_accuracy(_dev())
     assert acc >= 0.95, conf
     ec = []

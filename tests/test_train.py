@@ -2,7 +2,7 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
-from conftest import ROOT, shared
+from conftest import ROOT, shared, small_mixture
 
 def _env(tmp_path):
     return {**os.environ, "OMP_NUM_THREADS": "1", "KDDCUP24_DATA": str(shared("data")), "KDDCUP24_RUNS": str(tmp_path/"runs")}
@@ -20,9 +20,8 @@ def _lora(folder):
 def test_kill_and_resume(tmp_path):
     "SIGKILL during training, rerun with --resume: it continues from the last checkpoint and ends with the uninterrupted run's adapter."
     from kddcup24.models import tiny_qwen2
-    from kddcup24.train import ec_guide_mixture
     tiny, env = tiny_qwen2(tmp_path/"tiny"), _env(tmp_path)
-    mix = ec_guide_mixture(tmp_path/"mix", 120, 8, data=shared("data"))
+    mix = small_mixture(tmp_path, 120)
     ref, run = tmp_path/"ref", tmp_path/"run"
     subprocess.run(_train(tiny, ref, mix), env=env, cwd=ROOT, check=True, capture_output=True)
     p = subprocess.Popen(_train(tiny, run, mix), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -71,9 +70,8 @@ def test_ddp_two_cpu_processes(tmp_path):
     """Issue 14: `kddcup24 train --launch ddp --num-processes 2 --run` on this CPU (gloo): the mixture built once, two ranks train,
     one adapter, zero-shot and SFT scored once each by the launching process, no hang."""
     from kddcup24.models import tiny_qwen2
-    from kddcup24.train import ec_guide_mixture
     tiny, env = tiny_qwen2(tmp_path/"tiny"), _env(tmp_path)
-    mix = ec_guide_mixture(tmp_path/"mix", 64, 8, data=shared("data"))
+    mix = small_mixture(tmp_path, 64)
     run = tmp_path/"run"
     cmd = [sys.executable, "-m", "kddcup24.train", "--track", "5", "--recipe", "track5", "--launch", "ddp", "--num-processes", "2", "--run",
            "--run-dir", str(run), "--mixture", str(mix), "--steps", "4", "--valid-limit", "4", "--set", f"model.base={tiny}",

@@ -14,7 +14,7 @@ def vllm_python():
     return py
 
 def run_check(*args):
-    r = subprocess.run([str(vllm_python()), str(ROOT/"tests"/"vllm_check.py"), *map(str, args)],
+    r = subprocess.run([str(vllm_python()), str(ROOT/"tests"/"helpers"/"vllm_check.py"), *map(str, args)],
                        capture_output=True, text=True, env=ENV, timeout=900, cwd=ROOT)
     print(r.stdout[-3000:])
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-5000:])
@@ -27,7 +27,7 @@ def test_vllm_loads_awq(tmp_path):
     "Issue 7: the folder `quantize_awq` writes (W4A16, zero point, compressed-tensors) loads and answers in vLLM."
     vllm_python()  # skip (or fail in CI) before the quantization work when there is no vLLM environment
     out = tmp_path/"awq"
-    r = subprocess.run([sys.executable, str(ROOT/"tests"/"awq_fixture.py"), str(out)], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, str(ROOT/"tests"/"helpers"/"awq_fixture.py"), str(out)], capture_output=True, text=True,
                        env={**ENV, "OMP_NUM_THREADS": "1"}, timeout=600, cwd=ROOT)  # llm-compressor: the main environment
     assert r.returncode == 0, r.stderr[-5000:]
     assert "vLLM backend OK (quantized)" in run_check(out)
@@ -42,7 +42,7 @@ def test_score_path_vllm(tmp_path):
     from kddcup24.models import load_model, tiny_qwen2
     from kddcup24.run import ModelRef, answer
     sys.path.insert(0, str(ROOT/"tests"))
-    from vllm_check import QS
+    from helpers.vllm_check import QS
     tiny = tiny_qwen2(tmp_path/"tiny", hidden=128)
     torch.manual_seed(0)
     m, tok = load_model(tiny)

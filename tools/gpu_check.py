@@ -7,7 +7,7 @@ Steps: (a) QLoRA load (`train.load_base`, 4-bit NF4: CUDA + bitsandbytes only), 
 (`ensemble.average_adapters`, checked against the mean of their deltas) and merged (`merge_adapters`), then
 wise-ft at a = 0.5 (`ensemble.wise_ft`, mergekit; `run.interpolate` if mergekit is missing), (d) AWQ
 W4A16 group 128 with zero point (`quantize.quantize_awq`), (e) the AWQ folder answering ShopBench-style
-questions through the engine (`inference.Engine` / `predict_records`), parsed and scored by `kddcup24.shopbench`.
+questions through the engine (`kddcup24.engine.Engine` / `predict_records`), parsed and scored by `kddcup24.shopbench`.
 Each step is reported as ok / FAILED / skipped in one table; the exit code is 1 if any step FAILED.
 `--device cpu` runs every step that can run without a GPU (float32), so the script is tested anywhere.
 `tools/gpu_check.sh` prepares the wheels and the environment for the GPU machine.
@@ -316,7 +316,7 @@ def main():
     @step("e. engine on the AWQ folder (Engine, predict_records)")
     def _():
         if not STATE.get("awq"): raise Skip("needs the AWQ folder of step d")
-        from kddcup24.inference import Engine, predict_records
+        from kddcup24.engine import Engine, predict_records
         from kddcup24.shopbench import evaluate_records, parse_response
         model, tok = device_model(STATE["awq"])
         recs = STATE["eval"]

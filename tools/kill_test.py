@@ -54,7 +54,7 @@ def same(got:dict, want:dict) -> bool:
 
 def stage_done(stage:str, rd:Path) -> bool:
     "The pipeline's own completion check of a stage."
-    from kddcup24.pipeline import STAGES as P
+    from kddcup24.pipeline import PIPELINE as P
     return next(s for s in P if s.name == stage).done(rd)
 
 def main():

