@@ -10,16 +10,18 @@ from .core import atomic_write, runs_dir
 from .pipeline import nbs_dir
 
 # %% auto #0
-__all__ = ['SIDEBAR_CSS', 'exec_for_docs', 'build_site', 'readme_from_index', 'add_cli']
+__all__ = ['SIDEBAR_CSS', 'LEADERBOARD_INTRO', 'exec_for_docs', 'writeup_notebooks', 'exec_fresh', 'commit_outputs',
+           'leaderboard_page', 'build_site', 'readme_from_index', 'add_cli']
 
 # %% ../nbs/10a_docs.ipynb #40b68ecb
 def exec_for_docs(src:str|Path, # a writeup notebook
                   dst:str|Path, # where to write it executed
                   skip_flags:tuple=("slow", "gpu"), # cells with these nbdev flags are not run (as in nbdev_test)
+                  keep_source:bool=False, # keep the cells as written (the `#|` lines); else as the site shows them
                  ) -> Path:
     "Execute a notebook as nbdev_test does (flagged cells skipped) and save it with its outputs."
     from execnb.shell import CaptureShell
-    from execnb.nbio import write_nb
+    from execnb.nbio import read_nb, write_nb
     from fastcore.xtras import working_directory
     from nbdev.process import NBProcessor
     src, dst = Path(src).resolve(), Path(dst)
@@ -30,11 +32,72 @@ def exec_for_docs(src:str|Path, # a writeup notebook
         return bool(set(skip_flags) & set(d)) or d.get("eval:", [""])[0].lower() == "false"
     with working_directory(src.parent): CaptureShell(src).run_all(nb, exc_stop=True, preproc=skip)
     for c in nb.cells: c.pop("directives_", None)
+    if keep_source:  # nbdev's processor takes the `#|` lines out of the sources: put the outputs on the cells as written
+        raw = read_nb(src)
+        assert len(raw.cells) == len(nb.cells), src
+        for r, c in zip(raw.cells, nb.cells):
+            if r.cell_type == "code": r["outputs"], r["execution_count"] = c.get("outputs", []), c.get("execution_count")
+        nb = raw
     dst.parent.mkdir(parents=True, exist_ok=True)
     write_nb(nb, dst)
     return dst
 
 # %% ../nbs/10a_docs.ipynb #2e402658
+def writeup_notebooks(nbs:str|Path|None=None, # the notebooks folder (default `nbs/`)
+                     ) -> list[Path]:
+    "The writeup's notebooks, the home page first, then in their numbered order."
+    return sorted((p for p in Path(nbs or nbs_dir()).glob("*.ipynb") if not p.name.startswith("_")), key=lambda p: (p.name != "index.ipynb", p.name))
+
+def exec_fresh(src:str|Path, # a writeup notebook
+               dst:str|Path, # where to write it executed
+               keep_source:bool=False, # as in `exec_for_docs`
+              ) -> Path:
+    "`exec_for_docs` in a fresh Python process, on the tests' data folder; an error names the notebook."
+    import subprocess
+    if not os.environ.get("KDDCUP24_DATA"):  # the writeup's tests read the dev questions and EC-Guide
+        from kddcup24.sources import fetch_data
+        os.environ["KDDCUP24_DATA"] = str(fetch_data(progress=False))
+    r = subprocess.run([sys.executable, "-c", f"from kddcup24.docs import exec_for_docs; exec_for_docs({str(src)!r}, {str(dst)!r}, keep_source={keep_source})"],
+                       capture_output=True, text=True)
+    if r.returncode: raise RuntimeError(f"executing {Path(src).name} failed:\n{r.stderr[-2000:]}")
+    return Path(dst)
+
+# %% ../nbs/10a_docs.ipynb #5b67d671
+_STAMPED = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d")  # a log record's timestamp (loguru, logging)
+
+def _keep_outputs(outputs:list[dict], drop_streams:tuple) -> list[dict]:
+    "The outputs worth committing: not the dropped streams, and no timestamped log lines (they differ on every run)."
+    out = []
+    for o in outputs:
+        if o.get("output_type") == "stream":
+            if o.get("name") in drop_streams: continue
+            lines = [l for l in "".join(o.get("text", [])).splitlines(keepends=True) if not _STAMPED.match(l)]
+            if not lines: continue
+            o = {**o, "text": lines}
+        out.append(o)
+    return out
+
+def commit_outputs(nbs:list[str|Path]|None=None, # notebooks to refresh (default: every writeup notebook)
+                   drop_streams:tuple=("stderr",), # stream outputs not kept (console noise)
+                  ) -> list[Path]:
+    "Execute each notebook (slow cells skipped) and write it back in place with its outputs, cleaned."
+    from nbdev.clean import nbdev_clean
+    done = []
+    for p in [Path(x).resolve() for x in (nbs or writeup_notebooks())]:
+        tmp = p.with_name(f".{p.stem}.outputs.ipynb")
+        try:
+            exec_fresh(p, tmp, keep_source=True)
+            nb = json.loads(tmp.read_text(encoding="utf-8"))
+            for c in nb["cells"]:
+                if c["cell_type"] == "code": c["outputs"] = _keep_outputs(c.get("outputs", []), drop_streams)
+            tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            nbdev_clean(fname=str(tmp))
+            os.replace(tmp, p)
+        finally: tmp.unlink(missing_ok=True)
+        done.append(p)
+    return done
+
+# %% ../nbs/10a_docs.ipynb #e9ff566d
 SIDEBAR_CSS = """<style>body{margin-left:270px}#kdd-nav{position:fixed;top:0;left:0;width:250px;height:100%;overflow:auto;
 background:#f7f7f9;border-right:1px solid #ddd;padding:12px;font:14px sans-serif}#kdd-nav a{display:block;padding:3px 0;color:#2a5db0;
 text-decoration:none}#kdd-nav h4{margin:12px 0 4px}</style>"""
@@ -47,6 +110,37 @@ def _title(nb_path:Path) -> str:
                 if line.startswith("# "): return line[2:].strip()
     return Path(nb_path).stem
 
+LEADERBOARD_INTRO = """# The leaderboard in miniature
+
+One model per track, as the winners trained them: `kddcup24 run --track N` for N = 1-5, each scored on its own
+track's dev questions (and on the validation split), beside the paper's per-track leaderboard and zero-shot rows.
+The runs use the embedded 135M model on the public questions, so only the direction and the size of each step
+compare with the 72B model's: read the gain with its paired 95% interval (notebook 08). The executed runs follow
+in the sidebar."""
+
+def leaderboard_page(runs:str|Path, # a runs folder with `track{N}/metrics.json`
+                     dst:str|Path, # the page to write
+                    ) -> Path|None:
+    "The per-track runs beside the paper's rows as an executed notebook page; None when no track has a run."
+    from execnb.nbio import new_nb, mk_cell, write_nb
+    from execnb.shell import CaptureShell
+    from fastcore.xtras import working_directory
+    from kddcup24.report import track_runs
+    runs = Path(runs).resolve()
+    if not track_runs(runs): return None
+    code = lambda split: f"from kddcup24.report import leaderboard, track_runs\nleaderboard(track_runs(), {split!r})"
+    nb = new_nb([mk_cell(LEADERBOARD_INTRO, cell_type="markdown"), mk_cell(code("dev")),
+                 mk_cell("On the validation split (every task of the training pool, held out):", cell_type="markdown"), mk_cell(code("valid"))])
+    os.environ["KDDCUP24_RUNS"], old = str(runs), os.environ.get("KDDCUP24_RUNS")
+    try:
+        with working_directory(runs): CaptureShell().run_all(nb, exc_stop=True)
+    finally:
+        if old is None: os.environ.pop("KDDCUP24_RUNS")
+        else: os.environ["KDDCUP24_RUNS"] = old
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    write_nb(nb, dst)
+    return Path(dst)
+
 def build_site(out:str|Path="_docs", # output folder
                execute:bool=True, # execute the writeup notebooks first (else render as committed)
                runs:str|Path|None=None, # runs folder whose track*/ notebooks join the site (default `runs_dir()`)
@@ -58,21 +152,17 @@ def build_site(out:str|Path="_docs", # output folder
     stage = out.parent/f".{out.name}.src"
     if stage.exists(): shutil.rmtree(stage)
     stage.mkdir(parents=True)
-    writeup = sorted((p for p in nbs.glob("*.ipynb") if not p.name.startswith("_")), key=lambda p: (p.name != "index.ipynb", p.name))
-    if execute and not os.environ.get("KDDCUP24_DATA"):  # the writeup's tests read the dev questions and EC-Guide: the public
-        from kddcup24.sources import fetch_data              # data, fetched into the cache and checked against pinned sums
-        os.environ["KDDCUP24_DATA"] = str(fetch_data(progress=False))
+    writeup = writeup_notebooks(nbs)
     for p in writeup:
-        if execute:
-            r = subprocess.run([sys.executable, "-c", f"from kddcup24.docs import exec_for_docs; exec_for_docs({str(p)!r}, {str(stage/p.name)!r})"],
-                               capture_output=True, text=True)
-            if r.returncode: raise RuntimeError(f"executing {p.name} for the docs failed:\n{r.stderr[-2000:]}")
+        if execute: exec_fresh(p, stage/p.name)
         else: shutil.copy(p, stage/p.name)
     for f in ("_quarto.yml", "nbdev.yml", "styles.css"):
         if (nbs/f).exists(): shutil.copy(nbs/f, stage/f)
     if (nbs/"images").exists(): shutil.copytree(nbs/"images", stage/"images")  # figures the markdown links to
     reports = sorted(runs.glob("track*/*.ipynb"))
     for p in reports: (stage/"runs"/p.parent.name).mkdir(parents=True, exist_ok=True); shutil.copy(p, stage/"runs"/p.parent.name/p.name)
+    board = leaderboard_page(runs, stage/"runs"/"leaderboard"/"leaderboard.ipynb")  # first under Runs (`runs/*/*.ipynb` sorts it first)
+    if board: reports = [runs/"leaderboard"/"leaderboard.ipynb"] + reports
     for p in runs.glob("track*/*.png"): (stage/"runs"/p.parent.name).mkdir(parents=True, exist_ok=True); shutil.copy(p, stage/"runs"/p.parent.name/p.name)
     use_quarto = shutil.which("quarto") is not None if quarto is None else quarto
     if use_quarto:
@@ -86,7 +176,7 @@ def build_site(out:str|Path="_docs", # output folder
         h = ['<div id="kdd-nav"><h3>kddcup24</h3><h4>Writeup</h4>']
         h += [f'<a href="{up}{n[:-6]}.html">{_title(p)}</a>' for n, p in pages if not n.startswith("runs/")]
         if reports: h.append("<h4>Runs</h4>")
-        h += [f'<a href="{up}{n[:-6]}.html">{n[5:-6]}</a>' for n, p in pages if n.startswith("runs/")]
+        h += [f'<a href="{up}{n[:-6]}.html">{"leaderboard" if n.startswith("runs/leaderboard/") else n[5:-6]}</a>' for n, p in pages if n.startswith("runs/")]
         return "".join(h) + "</div>"
     tmp = out.parent/f".{out.name}.tmp"
     if tmp.exists(): shutil.rmtree(tmp)
@@ -125,7 +215,9 @@ def add_cli(sub):
     p.add_argument("--no-exec", action="store_true", help="render notebooks as committed, without executing them")
     p.add_argument("--runs", default=None, help="runs folder (default ./runs)")
     p.add_argument("--readme", action="store_true", help="only write README.md from nbs/index.ipynb")
+    p.add_argument("--outputs", nargs="*", metavar="NOTEBOOK", help="execute writeup notebooks (all, or those named) and commit their cheap cells' outputs in place")
     def go(a):
         if a.readme: print(atomic_write(nbs_dir().parent/"README.md", readme_from_index()))
+        elif a.outputs is not None: print("\n".join(map(str, commit_outputs(a.outputs or None))))
         else: print(build_site(a.out, not a.no_exec, a.runs))
     p.set_defaults(func=go)

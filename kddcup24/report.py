@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PAPER', 'scores_frame', 'stage_reports', 'ablation', 'comparison_table', 'with_paper', 'plot_ablation']
+__all__ = ['PAPER', 'scores_frame', 'stage_reports', 'ablation', 'comparison_table', 'with_paper', 'plot_ablation', 'final_stage',
+           'leaderboard', 'track_runs']
 
 # %% ../nbs/08_report.ipynb #55f9425e
 from .core import save_figure
@@ -82,3 +83,40 @@ def plot_ablation(df, # an `ablation` (or `scores_frame`) table
     ax.figure.tight_layout()
     if path: save_figure(ax.figure, path, dpi=110, close=False)
     return ax
+
+# %% ../nbs/08_report.ipynb #e88c0765
+def final_stage(m:dict, # a run's metrics
+               ) -> str|None:
+    "The last scored stage of a run, in pipeline order (`awq` once the pipeline has finished)."
+    done = [s for s in RUN_STAGES if s in m.get("stages", {})]
+    return done[-1] if done else None
+
+def leaderboard(runs:dict[int, dict], # track -> that track's run metrics (`read_metrics`)
+                split:str="dev", # dev | valid
+               ) -> "pd.DataFrame":
+    "Per track: its run's zero-shot and final scores with 95% intervals and the paired gain, beside the paper's rows."
+    import pandas as pd
+    rows = {}
+    for t, m in sorted(runs.items()):
+        k, last = str(t), final_stage(m)
+        rep = lambda s: ((m["stages"].get(s) or {}).get("valid") if split == "valid" else m["stages"].get(s)) or {}
+        zs, fin = rep("zero_shot"), rep(last)
+        gain = next((c for c in m.get("comparisons", []) if (c["a"], c["b"], c["split"], c["key"]) == ("zero_shot", last, split, k)), None)
+        ci = lambda r: r.get("ci95", {}).get(k, [None, None])
+        rows[f"track {t}"] = {"final stage": last, "n": fin.get("n"), "zero-shot": zs.get("tracks", {}).get(k), "zero-shot 95%": ci(zs),
+                              "final": fin.get("tracks", {}).get(k), "final 95%": ci(fin),
+                              "gain": gain and gain["diff"], "gain 95%": gain and gain["ci95"],
+                              "verdict": gain and ("gain" if gain["ci95"][0] > 0 else "loss" if gain["ci95"][1] < 0 else "not distinguishable from zero"),
+                              **{k2: d[k] for k2, d in PAPER.items()}}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    for c in ("zero-shot", "final", "gain"): df[c] = df[c].astype(float).round(3)
+    for c in ("zero-shot 95%", "final 95%", "gain 95%"): df[c] = [None if v is None or v[0] is None else [round(x, 3) for x in v] for v in df[c]]
+    return df
+
+def track_runs(runs_dir:str|Path|None=None, # the runs folder (default `runs/`)
+              ) -> dict[int, dict]:
+    "The metrics of each track's run present (`runs/track{N}/metrics.json`, N = 1-5)."
+    from kddcup24.core import runs_dir as _runs
+    from kddcup24.run import read_metrics
+    root = Path(runs_dir or _runs())
+    return {t: read_metrics(root/f"track{t}") for t in range(1, 6) if (root/f"track{t}"/"metrics.json").exists()}

@@ -177,7 +177,7 @@ def comparisons(scores:dict, # `read_scores`
             if not common: continue
             d = paired(common, [qa[q["id"]] for q in common], common, n)
             out += [{"a": a, "b": b, "split": split, "key": key, "n": len(common), "diff": round(d[k]["diff"], 6), "ci95": d[k]["ci95"]}
-                    for key, k in (("5", "track:5"), ("mean", "mean")) if k in d]
+                    for key, k in [(k[6:], k) for k in sorted(d) if k.startswith("track:")] + [("mean", "mean")] if k in d]
     return out
 
 def stage_done(run_dir:str|Path, *stages:str) -> bool:

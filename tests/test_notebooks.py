@@ -11,3 +11,33 @@ def test_notebook(nb):
     bindir = Path(sys.executable).parent
     r = subprocess.run([str(bindir/"nbdev_test"), "--path", f"nbs/{nb}", "--n_workers", "0"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+
+SKIP = {"slow", "gpu", "export"}
+
+def uncommitted_displays(cells: list[dict]) -> list[int]:
+    "Indices of cheap code cells that end in a value to display (a name, attribute or subscript) but carry no output."
+    import ast
+    bad = []
+    for i, c in enumerate(cells):
+        if c["cell_type"] != "code": continue
+        src = "".join(c["source"])
+        flags = {l[2:].strip().split(":")[0].split()[0] for l in src.splitlines() if l.startswith("#|") and l[2:].strip()}
+        if flags & SKIP or "eval: false" in src or src.rstrip().endswith(";"): continue
+        try: body = ast.parse(src).body
+        except SyntaxError: continue
+        if body and isinstance(body[-1], ast.Expr) and isinstance(body[-1].value, (ast.Name, ast.Attribute, ast.Subscript)) and not c.get("outputs"):
+            bad.append(i)
+    return bad
+
+@pytest.mark.parametrize("nb", NBS)
+def test_cheap_outputs_are_committed(nb):
+    "A reader on GitHub sees the tables: `make outputs` (kddcup24 docs --outputs) after editing a notebook."
+    import json
+    cells = json.loads((ROOT/"nbs"/nb).read_text(encoding="utf-8"))["cells"]
+    assert uncommitted_displays(cells) == [], f"{nb}: cells {uncommitted_displays(cells)} show a value but carry no output; run `make outputs`"
+
+def test_the_output_check_sees_a_missing_output():
+    cell = lambda src, outputs=(): {"cell_type": "code", "source": [src], "outputs": list(outputs)}
+    cells = [cell("df"), cell("df", [{"output_type": "execute_result"}]), cell("#| slow\ndf"), cell("plot(df);"), cell("x = 1"),
+             cell("card['train']"), {"cell_type": "markdown", "source": ["df"]}]
+    assert uncommitted_displays(cells) == [0, 5]
