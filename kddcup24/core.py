@@ -237,6 +237,8 @@ class TrainConfig:
     max_length: int = 256                # longer examples are dropped, not truncated (the answer is at the end)
     warmup_ratio: float = 0.05
     save_steps: int = 10                 # checkpoints: resume points, and the adapters the ensemble averages
+    keep_checkpoints: int = 0            # checkpoints kept: 0 what the ensemble averages (at least 2), -1 all (a learning curve scores each)
+    curve: bool = False                  # after SFT, score every kept checkpoint on dev and validation: the learning curve (notebook 04)
     seed: int = 42
     gradient_checkpointing: bool = False
     packing: bool = False                # TRL BFD packing (implies padding-free)

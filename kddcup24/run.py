@@ -13,9 +13,9 @@ from .shopbench import BOOTSTRAP, evaluate_records, load_records, paired, record
 # %% auto #0
 __all__ = ['RUN_STAGES', 'QUESTION_KEYS', 'BACKENDS', 'run_folder', 'run_recipe', 'RunLocked', 'run_lock', 'metrics_path',
            'read_metrics', 'update_metrics', 'scores_path', 'read_scores', 'question_scores', 'comparisons',
-           'stage_done', 'stage_score', 'git_commit', 'peak_rss_gib', 'dev_questions', 'load_mixture',
-           'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate', 'load_ref', 'vllm_python', 'answer', 'generate',
-           'score', 'vllm_worker']
+           'stage_done', 'summary', 'update_curve', 'stage_score', 'git_commit', 'peak_rss_gib', 'dev_questions',
+           'load_mixture', 'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate', 'load_ref', 'vllm_python',
+           'answer', 'generate', 'score', 'vllm_worker']
 
 # %% ../nbs/01e_run.ipynb #67a18796
 def run_folder(recipe:str|Path|Recipe|None=None, # the run's recipe (name, path or loaded); None: `track{track}`
@@ -135,6 +135,10 @@ def update_metrics(run_dir:str|Path, # the run folder
         atomic_write(scores_path(run_dir), json.dumps(sc))
         m["comparisons"] = comparisons(sc)
     if model_dir is not None: m["model_dirs"][model_dir[0]] = str(Path(model_dir[1]).absolute())
+    return _write_metrics(run_dir, m)
+
+def _write_metrics(run_dir:str|Path, m:dict) -> dict:
+    "Write `m` as the run's metrics atomically, its folders inside the run stored relative to it; return `m`."
     rd = Path(run_dir).absolute()
     rel = lambda v: os.path.relpath(v, rd) if Path(v).is_relative_to(rd) else v
     atomic_write(metrics_path(run_dir), json.dumps({**m, "model_dirs": {k: rel(v) for k, v in m["model_dirs"].items()}}, indent=1))
@@ -183,6 +187,19 @@ def comparisons(scores:dict, # `read_scores`
 def stage_done(run_dir:str|Path, *stages:str) -> bool:
     "Whether every named stage is recorded in the run's metrics."
     return all(s in read_metrics(run_dir)["stages"] for s in stages)
+
+def summary(rep:dict|None) -> dict|None:
+    "A report's headline: `n`, `tracks`, `mean` and `ci95` (no tasks, types or per-question records)."
+    return {k: rep[k] for k in ("n", "tracks", "mean", "ci95") if k in rep} if rep else None
+
+def update_curve(run_dir:str|Path, # the run folder
+                 point:dict, # `{"step", "examples", "model", "dev": summary, "valid": summary}`
+                ) -> dict:
+    "Add (or replace, by step) one learning-curve point in `metrics.json`'s `curve`, atomically; return the new content."
+    m = read_metrics(run_dir)
+    curve = {p["step"]: p for p in m.get("curve", [])}
+    curve[point["step"]] = point
+    return _write_metrics(run_dir, {**m, "curve": [curve[k] for k in sorted(curve)]})
 
 def stage_score(m:dict, stage:str, track:int|str=5, split:str="dev") -> float|None:
     "A stage's track score on the dev questions (`split='dev'`) or the validation split (`'valid'`)."

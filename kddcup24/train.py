@@ -9,17 +9,17 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from .core import TASK_TYPES, Recipe, as_recipe, atomic_dir, atomic_write, data_dir, load_recipe, runs_dir, save_figure, sha256_file
 from .shopbench import load_records, write_records
-from .run import (ModelRef, dev_questions, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
-                          run_folder, run_lock, score, update_metrics)
+from .run import (ModelRef, dev_questions, eval_sets, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
+                          run_folder, run_lock, score, summary, update_curve, update_metrics)
 from .prompts import chat_example, chat_messages, option_example
 from .models import CorruptWeights, check_weights
 
 # %% auto #0
 __all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types', 'to_dataset',
            'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'make_trainer',
-           'last_checkpoint', 'StopAt', 'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss', 'train_track',
-           'compare', 'plot_compare', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark', 'run_launch',
-           'cmd_train', 'add_cli', 'main']
+           'checkpoint_steps', 'last_checkpoint', 'StopAt', 'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss',
+           'train_track', 'compare', 'plot_compare', 'learning_curve', 'plot_curve', 'config_dir', 'accelerate_config',
+           'launch_command', 'benchmark', 'run_launch', 'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #a5a287d2
 def mixture_folder(r:Recipe, # the run's recipe
@@ -107,7 +107,7 @@ def sft_config(r:Recipe, out_dir:str|Path, # recipe and checkpoint folder
     args = dict(output_dir=str(out_dir), per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.grad_accum,
                 learning_rate=t.lr, num_train_epochs=t.epochs, max_steps=t.max_steps if max_steps is None else max_steps,
                 warmup_steps=t.warmup_ratio, lr_scheduler_type=t.lr_scheduler, logging_steps=1, save_strategy="steps",
-                save_steps=t.save_steps, save_total_limit=max(2, r.merge.n_adapters), seed=t.seed, data_seed=t.seed, max_length=t.max_length,
+                save_steps=t.save_steps, save_total_limit=None if t.keep_checkpoints < 0 else max(2, r.merge.n_adapters, t.keep_checkpoints), seed=t.seed, data_seed=t.seed, max_length=t.max_length,
                 packing=t.packing, padding_free=pf or t.packing,
                 train_sampling_strategy="group_by_length" if t.group_by_length else "random",
                 gradient_checkpointing=t.gradient_checkpointing, bf16=gpu and r.model.dtype == "bfloat16",
@@ -148,15 +148,20 @@ def make_trainer(r:Recipe, model, tok, recs:list[dict], out_dir:str|Path, # reci
                       processing_class=tok, peft_config=peft_config(r), callbacks=callbacks)
 
 # %% ../nbs/04_train.ipynb #10d270f5
-def last_checkpoint(ckpt_dir:str|Path) -> Path|None:
-    "The newest complete `checkpoint-N` folder, or None (a run killed while saving leaves an incomplete one behind)."
-    d = Path(ckpt_dir)
-    cks = sorted((p for p in d.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()), key=lambda p: -int(p.name.split("-")[-1])) if d.is_dir() else []
-    for c in cks:  # the Trainer writes trainer_state.json last: its presence (and validity) marks a finished save
-        try: json.loads((c/"trainer_state.json").read_text()); check_weights(c); return c
+def checkpoint_steps(ckpt_dir:str|Path) -> dict[int, Path]:
+    "The complete `checkpoint-N` folders by step (a run killed while saving leaves an incomplete one behind)."
+    d, out = Path(ckpt_dir), {}
+    for c in sorted((p for p in d.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()), key=lambda p: int(p.name.split("-")[-1])) if d.is_dir() else []:
+        try: json.loads((c/"trainer_state.json").read_text()); check_weights(c)  # the Trainer writes trainer_state.json last
         except (FileNotFoundError, json.JSONDecodeError): continue
-        except CorruptWeights as e: print(f"skipping checkpoint {c.name}: {e}", file=sys.stderr)  # damaged after its save: an older one resumes
-    return None
+        except CorruptWeights as e: print(f"skipping checkpoint {c.name}: {e}", file=sys.stderr); continue  # damaged after its save
+        out[int(c.name.split("-")[-1])] = c
+    return out
+
+def last_checkpoint(ckpt_dir:str|Path) -> Path|None:
+    "The newest complete checkpoint, or None: what a resumed run continues from (an older one when the newest is damaged)."
+    cks = checkpoint_steps(ckpt_dir)
+    return cks[max(cks)] if cks else None
 
 
 class StopAt:
@@ -285,7 +290,8 @@ def train_track(track:int, # ShopBench track 1-5
     secs, new_tokens = time.time() - t0, tr.state.num_input_tokens_seen - st0.get("num_input_tokens_seen", 0)
     info.update(train_seconds=round(secs, 1), steps=tr.state.global_step, start_step=st0.get("global_step", 0), train_loss=out.training_loss,
                 tokens_seen=int(tr.state.num_input_tokens_seen), tokens_per_second=round(new_tokens / max(secs, 1e-9), 1),
-                peak_rss_gib=round(peak_rss_gib(), 2), n_train_fit=len(tr.train_dataset))
+                peak_rss_gib=round(peak_rss_gib(), 2), n_train_fit=len(tr.train_dataset),
+                examples_per_step=tr.args.per_device_train_batch_size * tr.args.gradient_accumulation_steps * max(1, tr.args.world_size))
     if not _is_main(): return read_metrics(run)
     prev = json.loads((run/"run.json").read_text()) if resume and (run/"run.json").exists() else {}
     if prev: info.update(started=prev.get("started", info["started"]), resumed=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -301,6 +307,7 @@ def train_track(track:int, # ShopBench track 1-5
         if not hf: del pm, model, tr; _free_accelerator()
         m = _score_stage(run, "sft", ModelRef(r.model.base, adapter=str(run/"sft")), r, sets, model=(pm, tok) if hf else None,
                          train_seconds=info["train_seconds"], peak_rss_gib=info["peak_rss_gib"])
+        if r.train.curve: m = learning_curve(run, r, sets)
     return m
 
 def _free_accelerator():
@@ -332,6 +339,51 @@ def plot_compare(df, path:str|Path|None=None):
     ax = df.plot.bar(figsize=(9, 3.5), rot=60, width=.8)
     ax.set_ylabel("score"); ax.set_xticklabels([f"{a}: {b}" for a, b in df.index], fontsize=8); ax.grid(axis="y", alpha=.3)
     if path: save_figure(ax.figure, path, close=False)
+    return ax
+
+# %% ../nbs/04_train.ipynb #07cf04b0
+def learning_curve(run:str|Path, # the run folder, trained (run.json) and SFT-scored
+                   r:Recipe, # the run's recipe (inference settings)
+                   sets:dict[str, list[dict]], # the eval sets the stages were scored on (`dev`, `valid`)
+                  ) -> dict:
+    "Zero-shot, every kept checkpoint and the final adapter on the eval sets, against examples seen: `curve` in metrics.json."
+    run = Path(run)
+    info = json.loads((run/"run.json").read_text(encoding="utf-8"))
+    per_step = info.get("examples_per_step") or r.train.batch_size * r.train.grad_accum
+    m = read_metrics(run)
+    have = {p["step"] for p in m.get("curve", [])}
+    point = lambda step, model, res: {"step": step, "examples": step * per_step, "model": model, **{k: summary(res.get(k)) for k in sets}}
+    for stage, step in (("zero_shot", 0), ("sft", info["steps"])):  # already scored by the stage itself
+        if stage in m["stages"] and step not in have:
+            e = m["stages"][stage]; m = update_curve(run, point(step, stage, {"dev": e, "valid": e.get("valid")}))
+    for step, ck in checkpoint_steps(run/"checkpoints").items():
+        if step in {p["step"] for p in m.get("curve", [])}: continue
+        ref = ModelRef(r.model.base, adapter=str(ck), name=f"step{step}")
+        m = update_curve(run, point(step, ck.name, score(sets, [ref], r)[ref.label]))
+        print(f"learning curve: step {step} ({step * per_step} examples) scored", file=sys.stderr)
+    plot_curve(m, run/"curve.png", info.get("track"))
+    return m
+
+def plot_curve(m:dict, # a run's metrics with `curve`
+               path:str|Path|None=None, # save as PNG here
+               track:int|None=None, # the run's track: its score is drawn (else the mean task score)
+              ):
+    "Score against training examples seen, one line per split, with 95% intervals."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for split in ("dev", "valid"):
+        pts = [(p["examples"], p[split]) for p in m.get("curve", []) if p.get(split)]
+        key = lambda rep: str(track) if track and str(track) in rep.get("tracks", {}) else "mean"
+        val = lambda rep: rep["tracks"][key(rep)] if key(rep) != "mean" else rep.get("mean")
+        xs, ys = [x for x, _ in pts], [val(rep) for _, rep in pts]
+        if not xs: continue
+        ci = [rep.get("ci95", {}).get(key(rep), [y, y]) for (_, rep), y in zip(pts, ys)]
+        ax.errorbar(xs, ys, yerr=[[max(0, y - lo) for y, (lo, _) in zip(ys, ci)], [max(0, hi - y) for y, (_, hi) in zip(ys, ci)]],  # a percentile interval may miss the point
+                    marker="o", capsize=3, label=f"{split} ({'track ' + str(track) if track and key(pts[0][1]) != 'mean' else 'mean task score'})")
+    ax.set_xlabel("training examples seen"); ax.set_ylabel("score (official metrics)"); ax.grid(alpha=.3); ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path: save_figure(fig, path, dpi=110, close=False)
     return ax
 
 # %% ../nbs/04_train.ipynb #f3ce7383
@@ -426,6 +478,10 @@ def cmd_train(a):
             cmd += (["--recipe", a.recipe] if a.recipe else []) + sum([["--set", s] for s in a.set], []) + (["--mixture", a.mixture] if a.mixture else [])
             subprocess.run(cmd, check=True)
         return
+    if a.curve:  # a run already trained: score its kept checkpoints
+        r = as_recipe(a.recipe, a.track, a.set); run = run_folder(r, a.track, a.run_dir)
+        with run_lock(run): m = learning_curve(run, r, eval_sets(a.track, run, a.data_dir, r.inference.eval_limit))
+        return print(json.dumps(m["curve"], indent=1))
     with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track, a.run_dir)):  # the ranks of a launch inherit it
         m = train_track(a.track, a.recipe, a.set, resume=a.resume, run_dir=a.run_dir, data=a.data_dir, max_steps=a.steps or None,
                         valid_limit=a.valid_limit, evaluate=not a.no_eval, mixture=a.mixture)
@@ -445,6 +501,7 @@ def add_cli(sub):
     p.add_argument("--mixture", help="a mixture folder (default: the run's runs/<name>/data, which `kddcup24 data` builds)")
     p.add_argument("--valid-limit", type=int, help="score only the first N validation records")
     p.add_argument("--no-eval", action="store_true", help="skip zero-shot and SFT scoring")
+    p.add_argument("--curve", action="store_true", help="score the kept checkpoints of a trained run: the learning curve (metrics.json `curve`, curve.png)")
     p.add_argument("--launch", choices=sorted(LAUNCH_CONFIGS), help="several processes (GPUs, or CPU processes with ddp): print the accelerate launch command")
     p.add_argument("--num-processes", type=int, default=8, help="processes for --launch (one per GPU)")
     p.add_argument("--run", action="store_true", help="with --launch: build the mixture, score zero-shot, run the launch, score the adapter")
