@@ -200,8 +200,9 @@ class DataConfig:
     "What the training mixture is made of."
     sources: list[str] = field(default_factory=lambda: ["ec-guide"])  # ec-guide | shopping-mmlu | synthetic | hub:<id>
     size: int = 0                        # training records written (0 = the whole curated pool; never repeats records)
-    valid_size: int = 80                 # held-out records (valid.jsonl), drawn before `size`; every pass over them costs ~1 min on 2 cores
-    valid_per_task: int = 0              # > 0: the validation split is stratified instead, this many per sub-task, frozen by content hash
+    valid_per_task: int = 28             # held-out questions per sub-task (valid.jsonl), lowest content hash first, drawn before `size`: 616 on
+                                         # track 5 (22 sub-tasks), enough to see a few points; a pass costs ~5 min on 2 cores (0: a plain split)
+    valid_size: int = 0                  # at most this many validation records (0: no cap); with valid_per_task 0, the first this many
     type_weights: dict[str, float] = field(default_factory=lambda: {t: 2.0 if t in ("multiple-choice", "generation") else 1.0 for t in TASK_TYPES})
     # relative share of each type in the SFT draws (0 drops a type): multiple choice is the commonest hidden-test type, generation the one
     # a mix of short answers erodes, so both get twice the share (notebook 04)
@@ -250,13 +251,14 @@ class MergeConfig:
     "Adapter ensembling and wise-ft."
     n_adapters: int = 2
     wise_ft_alpha: float|str = "auto"    # a in W = (1-a)·W_base + a·W_ft, or auto (chosen on validation)
-    wise_ft_grid: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])
+    wise_ft_grid: list[float] = field(default_factory=lambda: [0.5, 1.0])  # every point a pass over validation; a = 0 is zero-shot, already scored
+    score_singles: bool = False          # also score each averaged adapter alone on validation (one pass each; the final one is the SFT stage)
 
 @dataclass
 class QuantConfig:
     "AWQ quantization of the merged model."
     method: str = "awq"                  # awq (llm-compressor) | autoawq
-    bits: int = 4
+    bits: int = 8                        # 4 bits cost a 135M model most of its SFT gain on validation; 8 keep it (notebook 06; the GPU recipe: 4)
     group_size: int = 64                 # SmolLM2-135M: hidden 576 is not a multiple of 128 (the GPU recipe keeps 128)
     zero_point: bool = True
     ignore: list[str] = field(default_factory=lambda: ["lm_head"])

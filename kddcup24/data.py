@@ -259,13 +259,14 @@ def _counts(recs):
 
 def stratified_valid(recs:list[dict], # the track's curated pool
                      per_task:int, # questions per sub-task (a sub-task with fewer than twice as many gives half of its own)
+                     cap:int=0, # at most this many in all, taken rank by rank across sub-tasks (0: no cap)
                     ) -> tuple[list[dict], list[dict]]:
     "`(valid, rest)`: every sub-task's `per_task` questions of lowest content hash, so the split is the same for any seed, order or run."
     key = lambda r: hashlib.sha256(f"{r['task_name']}\0{norm_text(r['input_field'])}".encode("utf-8")).hexdigest()
     by = defaultdict(list)
     for r in recs: by[r["task_name"].split(":")[0]].append(r)
-    chosen = set()
-    for rs in by.values(): chosen |= {id(r) for r in sorted(rs, key=key)[:min(per_task, len(rs) // 2)]}
+    ranked = [(i, key(r), id(r)) for rs in by.values() for i, r in enumerate(sorted(rs, key=key)[:min(per_task, len(rs) // 2)])]
+    chosen = {x[2] for x in sorted(ranked)[:cap or None]}
     return [r for r in recs if id(r) in chosen], [r for r in recs if id(r) not in chosen]
 
 def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, or a loaded `Recipe`
@@ -284,7 +285,7 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
         if t not in TASK_TYPES: raise ValueError(f"data.type_weights: unknown task type {t!r}")
     recs = [r for r in pool if (rc.track == 5 or rc.track in r["tracks"]) and cfg.type_weights.get(r["task_type"], 1.0) > 0]
     random.Random(cfg.seed).shuffle(recs)
-    valid, rest = stratified_valid(recs, cfg.valid_per_task) if cfg.valid_per_task > 0 else (recs[:cfg.valid_size], recs[cfg.valid_size:])
+    valid, rest = stratified_valid(recs, cfg.valid_per_task, cfg.valid_size) if cfg.valid_per_task > 0 else (recs[:cfg.valid_size], recs[cfg.valid_size:])
     if cfg.size and cfg.size < len(rest):
         q, by = _quota(Counter(r["task_type"] for r in rest), cfg.type_weights, cfg.size), defaultdict(list)
         for r in rest:

@@ -224,16 +224,16 @@ def run_ensemble(track:int, # track id 1-5
     if zs: rows += [{"alpha": 0.0, "set": n, "score": overall(r), "report": r} for n, r in (("dev", zs), ("valid", zs.get("valid"))) if r]
     merged = wise_ft(rc.model.base, ft, a, rd/"merged", dtype=rc.model.dtype)
     plot_sweep(rows, a, f"track {track}: wise-ft sweep", rd/"wise_ft_sweep.png")
-    singles = {}  # each adapter alone, to check the ensemble against the best of them
+    singles = {}  # each adapter alone, to check the ensemble against the best of them (the final one is free: the SFT stage)
     if "valid" in sets:
         sft = done.get("sft")
         todo = []
         for ad in adapters:
             if sft and sft.get("valid") and same_weights(ad, rd/"sft"): singles[str(ad)] = overall(sft["valid"])  # the final adapter
-            else: todo.append(ModelRef(rc.model.base, adapter=str(ad), name=f"single_{len(todo)}"))
+            elif rc.merge.score_singles: todo.append(ModelRef(rc.model.base, adapter=str(ad), name=f"single_{len(todo)}"))
         res = score({"valid": sets["valid"]}, todo, rc) if todo else {}
         singles.update({x.adapter: overall(res[x.label]["valid"]) for x in todo})
-        singles = {str(ad): singles[str(ad)] for ad in adapters}
+        singles = {str(ad): singles[str(ad)] for ad in adapters if str(ad) in singles}
     row = lambda al, name: next((r for r in rows if r["alpha"] == al and r["set"] == name), {})
     rep = lambda al, name: row(al, name).get("report")
     secs = row(a, "dev").get("seconds")  # the merged model's time on dev, which the AWQ stage compares against

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from .core import TRACKS, Recipe, as_recipe, load_recipe
+from .sources import TRACK_MAP
 
 # %% auto #0
 __all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'HIDDEN', 'POOL', 'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW',
-           'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'detect_hardware', 'model_shape', 'recipe_problems', 'plan',
-           'format_plan', 'cmd_plan', 'add_cli']
+           'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'detect_hardware', 'model_shape', 'recipe_problems',
+           'valid_questions', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
 
 # %% ../nbs/01f_plan.ipynb #p005
 @dataclass(frozen=True)
@@ -129,12 +130,21 @@ def recipe_problems(recipe:Recipe, # a loaded recipe
     if m.wise_ft_alpha == "auto" and not m.wise_ft_grid: out.append("merge.wise_ft_alpha is auto but merge.wise_ft_grid is empty")
     if any(not 0 <= a <= 1 for a in m.wise_ft_grid + ([m.wise_ft_alpha] if isinstance(m.wise_ft_alpha, float) else [])):
         out.append("merge: wise-ft alphas must lie in [0, 1]")
+    if recipe.quant.method == "autoawq" and recipe.quant.bits != 4: out.append(f"quant.method=autoawq packs 4-bit weights only, not quant.bits={recipe.quant.bits}")
     if c.backend == "vllm" and l.r * m.n_adapters > VLLM_RANKS[-1]:
         out.append(f"the averaged adapter's rank lora.r×merge.n_adapters={l.r * m.n_adapters} exceeds vLLM's largest max_lora_rank {VLLM_RANKS[-1]}")
     return out
 
 # %% ../nbs/01f_plan.ipynb #p017
 GiB, DEV, HIDDEN, POOL = 2**30, 96, 20_000, 50_000  # dev questions; track 5's hidden test; records when data.size is 0 (48.5k for track 5)
+
+def valid_questions(r:Recipe) -> int:
+    "At most how many validation questions `r` scores: `valid_per_task` of each of its track's sub-tasks (`TRACK_MAP`), capped by `valid_size`."
+    d = r.data
+    if d.valid_per_task <= 0: return d.valid_size
+    n = d.valid_per_task * sum(r.track == 5 or r.track in tr for tr, _ in TRACK_MAP.values())
+    return min(n, d.valid_size) if d.valid_size else n
+
 PROMPT_KV, PROMPT_MEAN, SYNTH_NEW, AWQ_GRID, DISK_GBS = 1024, 256, 300, 20, 1.0  # KV tokens per prompt; mean prompt; new tokens per
 # synthetic question; AWQ scale-search grid points (each a calibration forward); disk GB/s for the streaming merge (assumed)
 MIX = {"multiple-choice": 52, "generation": 17, "retrieval": 15, "named_entity_recognition": 8, "ranking": 4}  # types of the 96 dev questions
@@ -225,7 +235,7 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
     s, c, m = model_shape(r.model.base), r.inference, r.merge
     w = s["params"] * _nbytes(r.model.dtype)
     d16 = r.model.dtype if c.backend == "transformers" or r.model.dtype == "float32" else ("bfloat16" if hw.bf16 else "float16")
-    scored, recs = DEV + r.data.valid_size, r.data.size or POOL  # ~8 KB per record with its word 3-gram sets, ~2 ms each to clean, dedupe, decontaminate (assumed)
+    scored, recs = DEV + valid_questions(r), r.data.size or POOL  # ~8 KB per record with its word 3-gram sets, ~2 ms each to clean, dedupe, decontaminate (assumed)
     st = []
     if "synthetic" in r.data.sources and r.data.synthetic > 0:  # before the data stage, which reads its questions; two seeds per question (nbs/03)
         st.append(_answer("synthetic", r, s, hw, 2 * r.data.synthetic, w, d16, new=SYNTH_NEW))
@@ -241,7 +251,7 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
         rank = next((k for k in VLLM_RANKS if k >= r.lora.r * m.n_adapters), VLLM_RANKS[-1])
         extra = ({"LoRA": len(m.wise_ft_grid) * rank * s["layers"] * sum(i + o for i, o in s["linear_shapes"]) * 2} if c.backend == "vllm"
                  else {"base copy": w})  # transformers: the base kept to re-merge each alpha
-        ens.append(_answer("sweep", r, s, hw, len(m.wise_ft_grid) * r.data.valid_size, w, d16, extra=extra))
+        ens.append(_answer("sweep", r, s, hw, len(set(m.wise_ft_grid) | {1.0}) * valid_questions(r), w, d16, extra=extra))
     st.append(_join("ensemble", *ens))
     # quantize: llm-compressor AWQ, the merged model on the host, one decoder layer and the calibration activations on one GPU
     q, on_gpu = r.quant, hw.n_gpus > 0
