@@ -4,8 +4,6 @@
 
 # %% ../nbs/01b_baseline.ipynb #efa8c827
 from __future__ import annotations
-import time
-from .core import TASK_TYPES
 
 # %% auto #0
 __all__ = ['VANILLA_SYSTEM', 'is_mc', 'vanilla_prompt', 'generate', 'predict_vanilla']

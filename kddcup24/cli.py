@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, importlib, importlib.util, json, sys, time
 from pathlib import Path
-from .core import TASK_TYPES, TRACKS, atomic_write, disk_fault
+from .core import TRACKS, disk_fault
 from .shopbench import evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0

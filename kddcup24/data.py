@@ -8,7 +8,7 @@ import hashlib, json, os, random, re, sys, time
 from collections import Counter, defaultdict
 from pathlib import Path
 import numpy as np
-from .core import TASK_TYPES, TRACKS, Recipe, as_recipe, data_dir as find_data_dir, load_recipe, recipe_dict, save_figure, sha256_file
+from .core import TASK_TYPES, TRACKS, Recipe, as_recipe, data_dir as find_data_dir, recipe_dict, save_figure, sha256_file
 from .shopbench import RecordError, numbered_lines, question_parts, validate_record
 from .prompts import chat_example, format_answer
 from .sources import (SOURCES, TRACK_MAP, assign_tracks, fetch_data, hash32, json_items, load_ec_guide, load_hub, load_shopbench,

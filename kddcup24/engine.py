@@ -4,9 +4,9 @@
 
 # %% ../nbs/01d_engine.ipynb #52bcbc7e
 from __future__ import annotations
-import json, math, re, time
+import math, re, time
 from dataclasses import dataclass, field, asdict
-from .core import MC_SCORING, TASK_TYPES, as_recipe, load_recipe
+from .core import MC_SCORING, TASK_TYPES, as_recipe
 from .prompts import chat_messages, option_messages
 from .shopbench import numbered_items, question_parts
 

@@ -4,11 +4,10 @@
 
 # %% ../nbs/05_ensemble.ipynb #4c9c181c
 from __future__ import annotations
-import os, shutil, tempfile, time
 from pathlib import Path
 from .core import as_recipe, atomic_dir, save_figure, sha256_file
 from .models import check_weights
-from .run import (ModelRef, eval_sets, interpolate, peak_rss_gib, read_metrics, run_folder, run_lock, score,
+from .run import (ModelRef, eval_sets, peak_rss_gib, read_metrics, run_folder, run_lock, score,
                           update_metrics)
 
 # %% auto #0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_models.ipynb #1adf944f
 from __future__ import annotations
-import importlib.util, json, os, shutil, tempfile
+import importlib.util, json, os, tempfile
 from pathlib import Path
 from .core import atomic_dir, cache_dir, sha256_file
 
@@ -34,7 +34,7 @@ def materialize_embedded(name:str="smollm2-135m", # key of `EMBEDDED`
                         ) -> Path:
     "Turn an embedded GGUF model into a plain HF folder in the cache (once) and return it."
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     out = cache_dir()/"models"/name
     if (out/"model.safetensors").exists() and not force: return out
     gguf = _gguf_path(name)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
-from .core import DISK_ERRNOS, DISK_HINT, as_recipe, atomic_write, check_writable, get_track, runs_dir
+from .core import DISK_ERRNOS, DISK_HINT, atomic_write, check_writable, get_track
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0

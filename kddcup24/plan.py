@@ -8,7 +8,7 @@ import functools, json, os, sys, time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from .core import TRACKS, Recipe, as_recipe, load_recipe
+from .core import TRACKS, Recipe, as_recipe
 from .sources import TRACK_MAP
 
 # %% auto #0

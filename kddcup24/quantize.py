@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_quantize.ipynb #0d0e8923
 from __future__ import annotations
-import contextlib, json, os, shutil, tempfile, time
+import contextlib, time
 from pathlib import Path
 from .core import as_recipe, atomic_dir
 from .run import ModelRef, eval_sets, load_mixture, read_metrics, run_folder, run_lock, score, update_metrics

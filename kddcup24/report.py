@@ -4,7 +4,6 @@
 
 # %% ../nbs/08_report.ipynb #885c4409
 from __future__ import annotations
-import json
 from pathlib import Path
 
 # %% auto #0

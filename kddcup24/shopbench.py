@@ -4,12 +4,12 @@
 
 # %% ../nbs/01_shopbench.ipynb #f6b6746f
 from __future__ import annotations
-import ast, json, math, os, re
+import ast, json, os, re
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
-from .core import TASK_TYPES, TRACKS, get_track
+from .core import TASK_TYPES, get_track
 
 # %% auto #0
 __all__ = ['METRICS', 'MAX_INPUT_BYTES', 'NUMBERED', 'MAX_RESPONSE_CHARS', 'PARSERS', 'BOOTSTRAP', 'RecordError',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01g_sources.ipynb #906b6792
 from __future__ import annotations
-import json, os, re, sys, tempfile, unicodedata, zipfile, zlib
+import json, os, re, sys, unicodedata, zipfile, zlib
 from collections import Counter, defaultdict
 from pathlib import Path
 import numpy as np

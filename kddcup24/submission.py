@@ -4,9 +4,9 @@
 
 # %% ../nbs/07a_submission.ipynb #ae98f124
 from __future__ import annotations
-import json, os, shutil, sys
+import json, os, shutil
 from pathlib import Path
-from .core import TRACKS, as_recipe, atomic_dir, atomic_write, load_recipe
+from .core import TRACKS, as_recipe, atomic_dir, atomic_write
 from .run import read_metrics
 
 # %% auto #0

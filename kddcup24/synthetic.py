@@ -4,14 +4,14 @@
 
 # %% ../nbs/03_synthetic.ipynb #fe3014c6
 from __future__ import annotations
-import json, os, random, re, sys, time
+import json, random, re, sys, time
 from collections import Counter
 from pathlib import Path
-from .core import TASK_TYPES, as_recipe, atomic_dir, runs_dir, data_dir as find_data_dir
+from .core import as_recipe, atomic_dir, data_dir as find_data_dir
 from .run import ModelRef, generate, run_folder
 from .shopbench import RecordError, option_labels, parse_response, validate_record
 from .prompts import format_answer
-from .sources import SOURCES, assign_tracks, json_items, load_ec_guide, norm_text, normalise, shingles, split_mixed
+from .sources import SOURCES, assign_tracks, load_ec_guide, norm_text, normalise, shingles, split_mixed
 
 # %% auto #0
 __all__ = ['WRITER_SYSTEM', 'REPLY_START', 'SEEDS_PER_QUESTION', 'writer_messages', 'split_reply', 'check', 'pick_seeds',

@@ -4,14 +4,13 @@
 
 # %% ../nbs/04_train.ipynb #2106e205
 from __future__ import annotations
-import argparse, dataclasses, hashlib, json, os, random, resource, shutil, subprocess, sys, tempfile, time
-from collections import Counter, defaultdict
+import argparse, dataclasses, json, os, shutil, subprocess, sys, tempfile, time
+from collections import defaultdict
 from pathlib import Path
-from .core import TASK_TYPES, Recipe, as_recipe, atomic_dir, atomic_write, data_dir, load_recipe, runs_dir, save_figure, sha256_file
-from .shopbench import load_records, write_records
+from .core import Recipe, as_recipe, atomic_dir, atomic_write, runs_dir, save_figure, sha256_file
 from .run import (ModelRef, dev_questions, eval_sets, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
                           run_folder, run_lock, score, summary, update_curve, update_metrics)
-from .prompts import chat_example, chat_messages, option_example
+from .prompts import option_example
 from .models import CorruptWeights, check_weights
 
 # %% auto #0
@@ -335,7 +334,6 @@ def compare(m:dict, stages:list[str]=("zero_shot", "sft")) -> "pd.DataFrame":
 
 def plot_compare(df, path:str|Path|None=None):
     "Grouped bars of a `compare` table; saved to `path` if given."
-    import matplotlib.pyplot as plt
     ax = df.plot.bar(figsize=(9, 3.5), rot=60, width=.8)
     ax.set_ylabel("score"); ax.set_xticklabels([f"{a}: {b}" for a, b in df.index], fontsize=8); ax.grid(axis="y", alpha=.3)
     if path: save_figure(ax.figure, path, close=False)
