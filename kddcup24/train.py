@@ -15,10 +15,11 @@ from .models import CorruptWeights, check_weights
 
 # %% auto #0
 __all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types', 'to_dataset',
-           'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'make_trainer',
-           'checkpoint_steps', 'last_checkpoint', 'StopAt', 'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss',
-           'train_track', 'compare', 'plot_compare', 'learning_curve', 'plot_curve', 'config_dir', 'accelerate_config',
-           'launch_command', 'benchmark', 'run_launch', 'cmd_train', 'add_cli', 'main']
+           'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'answer_loss',
+           'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt', 'TimeLimit',
+           'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare', 'learning_curve',
+           'plot_curve', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark', 'run_launch', 'cmd_train',
+           'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #a5a287d2
 def mixture_folder(r:Recipe, # the run's recipe
@@ -138,13 +139,41 @@ def load_base(r:Recipe):
                                                  device_map=None if world > 1 else "auto")
     return model, load_tokenizer(m.base, m.trust_remote_code, m.revision)
 
+def answer_loss(model, # the model being trained (a PEFT model or a bare causal LM)
+                inputs:dict, # a collated batch with `labels` (-100 outside the answers)
+                num_items_in_batch=None, # answer tokens over the whole accumulated step (the Trainer's count), else this batch's
+               ):
+    "Cross-entropy over the answer tokens: the decoder's hidden states, then the LM head on the answer positions only, in one matmul."
+    import torch, torch.nn.functional as F
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    h = base.get_decoder()(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False).last_hidden_state[:, :-1]
+    y = inputs["labels"][:, 1:]
+    keep = y != -100
+    logits = base.get_output_embeddings()(h[keep]).float()
+    n = keep.sum() if num_items_in_batch is None else num_items_in_batch
+    return F.cross_entropy(logits, y[keep], reduction="sum") / torch.as_tensor(n, device=logits.device).clamp(min=1)
+
+def uses_answer_loss(model) -> bool:
+    "Whether `make_trainer` trains with `answer_loss`: one process without CUDA, on a model whose logits are the plain LM head's."
+    cfg = (model.get_base_model() if hasattr(model, "get_base_model") else model).config.get_text_config()
+    plain = getattr(cfg, "final_logit_softcapping", None) is None and getattr(cfg, "logit_scale", None) in (None, 1, 1.0)
+    return plain and not _on_gpu() and int(os.environ.get("WORLD_SIZE", 1)) == 1
+
 def make_trainer(r:Recipe, model, tok, recs:list[dict], out_dir:str|Path, # recipe, base model, tokenizer, training records, checkpoints
                  max_steps:int|None=None, padding_free:bool|None=None, callbacks=None, **kw):
-    "An `SFTTrainer` with a fresh LoRA adapter on `model`."
+    "An `SFTTrainer` with a fresh LoRA adapter on `model` (its loss through `answer_loss` where `uses_answer_loss` says so)."
     from trl import SFTTrainer
+    # TRL 1.16's fused LM head also computes entropy and top-1 metrics in vocabulary tiles; without Triton (a CPU) those
+    # tiles run as torch ops and took 46% of a SmolLM2 step here (notebook text below). Several processes keep TRL's loss:
+    # DDP and FSDP sync gradients only through the wrapped model's own forward, which `answer_loss` goes around.
+    class _AnswerLoss(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if return_outputs: return super().compute_loss(model, inputs, True, num_items_in_batch)
+            return answer_loss(model, inputs, num_items_in_batch)
     tok.padding_side = "right"  # training pads on the right; `load_model` pads left for generation
-    return SFTTrainer(model=model, args=sft_config(r, out_dir, max_steps, padding_free, **kw), train_dataset=to_dataset(recs),
-                      processing_class=tok, peft_config=peft_config(r), callbacks=callbacks)
+    cls = _AnswerLoss if uses_answer_loss(model) else SFTTrainer
+    return cls(model=model, args=sft_config(r, out_dir, max_steps, padding_free, **kw), train_dataset=to_dataset(recs),
+               processing_class=tok, peft_config=peft_config(r), callbacks=callbacks)
 
 # %% ../nbs/04_train.ipynb #10d270f5
 def checkpoint_steps(ckpt_dir:str|Path) -> dict[int, Path]:
