@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'MAX_RECIPE_BYTES', 'cache_dir', 'data_dir',
-           'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'sha256_file', 'save_figure', 'disk_fault',
-           'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig',
-           'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config', 'recipe_dir',
-           'list_recipes', 'parse_override', 'load_recipe', 'as_recipe', 'recipe_dict']
+__all__ = ['DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LOSS', 'MAX_RECIPE_BYTES', 'cache_dir',
+           'data_dir', 'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'sha256_file', 'save_figure',
+           'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig',
+           'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config',
+           'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe', 'as_recipe', 'recipe_dict']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -173,6 +173,7 @@ class ModelConfig:
     revision: str|None = None            # hub revision to pin
 
 MC_SCORING = ("digit", "pmi")  # multiple choice: decode one option number | score the option texts (PMI)
+TRAIN_LOSS = ("auto", "answer", "trl")  # SFT loss: `answer_loss` on one CPU process, TRL's elsewhere | always `answer_loss` | always TRL's (notebook 04)
 
 @dataclass
 class InferenceConfig:
@@ -245,6 +246,7 @@ class TrainConfig:
     packing: bool = False                # TRL BFD packing (implies padding-free)
     padding_free: bool = True            # concatenate a batch into one sequence (no pad tokens)
     group_by_length: bool = False        # batch examples of similar length (less padding)
+    loss: str = "auto"                   # auto | answer | trl: how the answer-token loss is computed (same value; `TRAIN_LOSS`)
 
 @dataclass
 class MergeConfig:
@@ -380,6 +382,8 @@ def load_recipe(name:str|Path, # a shipped recipe name (`track5`, `track5-gpu`) 
     except ValueError as e: raise RecipeError(f"{p}.name: {e}") from None
     if r.inference.mc_scoring not in MC_SCORING:
         raise RecipeError(f"{p}.inference.mc_scoring: expected one of {MC_SCORING}, got {r.inference.mc_scoring!r}")
+    if r.train.loss not in TRAIN_LOSS:
+        raise RecipeError(f"{p}.train.loss: expected one of {TRAIN_LOSS}, got {r.train.loss!r}")
     return r
 
 def as_recipe(recipe:str|Path|Recipe|None=None, # a `Recipe`, a shipped name or YAML path, or None

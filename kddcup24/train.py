@@ -153,11 +153,17 @@ def answer_loss(model, # the model being trained (a PEFT model or a bare causal 
     n = keep.sum() if num_items_in_batch is None else num_items_in_batch
     return F.cross_entropy(logits, y[keep], reduction="sum") / torch.as_tensor(n, device=logits.device).clamp(min=1)
 
-def uses_answer_loss(model) -> bool:
-    "Whether `make_trainer` trains with `answer_loss`: one process without CUDA, on a model whose logits are the plain LM head's."
+def uses_answer_loss(model, # the model to train (a PEFT model or a bare causal LM)
+                     choice:str="auto", # the recipe's `train.loss`: auto | answer | trl
+                    ) -> bool:
+    "Whether `make_trainer` trains with `answer_loss`: `auto` on one process without CUDA, on a model whose logits are the plain LM head's."
     cfg = (model.get_base_model() if hasattr(model, "get_base_model") else model).config.get_text_config()
     plain = getattr(cfg, "final_logit_softcapping", None) is None and getattr(cfg, "logit_scale", None) in (None, 1, 1.0)
-    return plain and not _on_gpu() and int(os.environ.get("WORLD_SIZE", 1)) == 1
+    one = int(os.environ.get("WORLD_SIZE", 1)) == 1
+    if choice == "answer" and not (plain and one):
+        raise ValueError("train.loss=answer: " + ("one process only (DDP and FSDP sync gradients through the wrapped model's forward)"
+                         if not one else f"{cfg.model_type} scales or caps its logits, which answer_loss does not") + "; use auto or trl")
+    return choice == "answer" or choice == "auto" and plain and one and not _on_gpu()
 
 def make_trainer(r:Recipe, model, tok, recs:list[dict], out_dir:str|Path, # recipe, base model, tokenizer, training records, checkpoints
                  max_steps:int|None=None, padding_free:bool|None=None, callbacks=None, **kw):
@@ -171,7 +177,7 @@ def make_trainer(r:Recipe, model, tok, recs:list[dict], out_dir:str|Path, # reci
             if return_outputs: return super().compute_loss(model, inputs, True, num_items_in_batch)
             return answer_loss(model, inputs, num_items_in_batch)
     tok.padding_side = "right"  # training pads on the right; `load_model` pads left for generation
-    cls = _AnswerLoss if uses_answer_loss(model) else SFTTrainer
+    cls = _AnswerLoss if uses_answer_loss(model, r.train.loss) else SFTTrainer
     return cls(model=model, args=sft_config(r, out_dir, max_steps, padding_free, **kw), train_dataset=to_dataset(recs),
                processing_class=tok, peft_config=peft_config(r), callbacks=callbacks)
 
@@ -461,7 +467,7 @@ def benchmark(r:Recipe, # recipe to benchmark
     with tempfile.TemporaryDirectory() as d:
         _, _, tr, out = train_adapter(r, train, d, max_steps=steps, save_strategy="no")
     rt, tok = out.metrics["train_runtime"], int(tr.state.num_input_tokens_seen)
-    return {"recipe": r.name, "mode": mode, "steps": steps, "batch_size": r.train.batch_size * r.train.grad_accum, "max_length": r.train.max_length,
+    return {"recipe": r.name, "mode": mode, "loss": "answer" if type(tr).__name__ == "_AnswerLoss" else "trl", "steps": steps, "batch_size": r.train.batch_size * r.train.grad_accum, "max_length": r.train.max_length,
             "train_seconds": round(rt, 1), "seconds_per_step": round(rt / steps, 2), "tokens": tok, "tokens_per_second": round(tok / rt, 1),
             "peak_rss_gib": round(peak_rss_gib(), 2), "load_avg_1min": os.getloadavg()[0]}
 
