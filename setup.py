@@ -33,10 +33,10 @@ setuptools.setup(
     author_email=cfg["author_email"],
     keywords=cfg["keywords"],
     # the data folders are listed as packages of their own, so setuptools does not warn that they are importable but undeclared
-    packages=setuptools.find_packages(include=["kddcup24", "kddcup24.*"]) + ["kddcup24.recipes", "kddcup24.recipes.accelerate", "kddcup24.model_configs"],
+    packages=setuptools.find_packages(include=["kddcup24", "kddcup24.*"]) + ["kddcup24.recipes", "kddcup24.recipes.accelerate", "kddcup24.model_configs", "kddcup24.measured"],
     package_dir={"": "."},  # a flat layout: the editable install is a plain .pth entry, with no finder (and no warning)
     include_package_data=True,
-    package_data={"kddcup24.recipes": ["*.yaml"], "kddcup24.recipes.accelerate": ["*.yaml"], "kddcup24.model_configs": ["*.json"]},
+    package_data={"kddcup24.recipes": ["*.yaml"], "kddcup24.recipes.accelerate": ["*.yaml"], "kddcup24.model_configs": ["*.json"], "kddcup24.measured": ["*.json"]},
     install_requires=reqs("requirements"),
     extras_require=extras,
     python_requires=">=" + cfg["min_python"],

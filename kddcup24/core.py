@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ae569ea5
 from __future__ import annotations
-import contextlib, dataclasses, errno, os, re, shutil, tempfile, types, typing
+import contextlib, dataclasses, errno, json, os, re, shutil, tempfile, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
@@ -15,7 +15,8 @@ __all__ = ['DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'TR
            'data_dir', 'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'sha256_file', 'save_figure',
            'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig',
            'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config',
-           'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe', 'as_recipe', 'recipe_dict']
+           'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe', 'as_recipe', 'recipe_dict', 'measured_dir',
+           'measured']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -399,3 +400,19 @@ def as_recipe(recipe:str|Path|Recipe|None=None, # a `Recipe`, a shipped name or 
 def recipe_dict(r:Recipe) -> dict:
     "A recipe as plain data (for run records)."
     return dataclasses.asdict(r)
+
+# %% ../nbs/00_core.ipynb #040c5b7a
+def measured_dir() -> Path:
+    "The folder of measurements shipped with the package."
+    return Path(resources.files("kddcup24"))/"measured"
+
+def measured(name:str, # a file's stem in `kddcup24/measured/` (e.g. `curve-track5`)
+            ) -> dict|None:
+    "A shipped measurement (its figures, `command` and `git_commit`), or None if the package has none of that name."
+    p = measured_dir()/f"{name}.json"
+    if not p.exists(): return None
+    try: m = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{p}: not JSON ({e})") from None
+    missing = [k for k in ("command", "git_commit") if not isinstance(m, dict) or not m.get(k)]
+    if missing: raise ValueError(f"{p}: a measurement names its {' and '.join(missing)}")
+    return m

@@ -13,8 +13,8 @@ from .sources import TRACK_MAP
 
 # %% auto #0
 __all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'HIDDEN', 'POOL', 'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW',
-           'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'detect_hardware', 'model_shape', 'recipe_problems',
-           'valid_questions', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
+           'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate', 'linear_params', 'detect_hardware', 'model_shape',
+           'recipe_problems', 'valid_questions', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
 
 # %% ../nbs/01f_plan.ipynb #p005
 @dataclass(frozen=True)
@@ -37,13 +37,28 @@ def _t4(n, host, box): return Hardware(f"{n}xT4", n, 15.0, False, 65.0, 320.0, h
 
 def _host_gib() -> float: return int(open("/proc/meminfo").readline().split()[1]) / 2**20  # MemTotal (kB), the first line (Linux)
 
+def matmul_rate(dtype:str="float32", # float32 | bfloat16 | int8 (torch._int_mm)
+                n:int=1024, seconds:float=0.5) -> float:
+    "Measured FLOP/s (int8: OP/s) of an n x n matrix multiply in `dtype` on this CPU: the compute limit."
+    import torch
+    if dtype == "int8":
+        a = torch.randint(-64, 64, (n, n), dtype=torch.int8); mm = lambda: torch._int_mm(a, a)
+    else:
+        a = torch.randn(n, n, dtype=getattr(torch, dtype)); mm = lambda: a @ a
+    mm(); k, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds: mm(); k += 1
+    return 2 * n**3 * k / (time.perf_counter() - t0)
+
+def linear_params(model) -> int:
+    "Weights that take part in a matrix multiply for every token: each Linear, the output head included."
+    import torch
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+
 @functools.cache
 def _cpu() -> Hardware:
     "This machine, measured once per process: RAM, a ~0.5 s fp32 matmul benchmark and a memory copy rate."
     import torch
-    a, b, n, t0 = torch.randn(1024, 1024), torch.randn(1024, 1024), 0, time.perf_counter()
-    while time.perf_counter() - t0 < 0.5: a @ b; n += 1
-    gflops = 2 * 1024**3 * n / (time.perf_counter() - t0) / 1e9
+    gflops = matmul_rate("float32") / 1e9
     x, y = torch.ones(2**24), torch.zeros(2**24); t0 = time.perf_counter()  # 64 MiB each
     for _ in range(4): y.copy_(x)
     gbs = 4 * 2 * x.numel() * 4 / (time.perf_counter() - t0) / 1e9  # bytes read + written

@@ -13,9 +13,9 @@ from .shopbench import BOOTSTRAP, evaluate_records, load_records, paired, record
 # %% auto #0
 __all__ = ['RUN_STAGES', 'QUESTION_KEYS', 'BACKENDS', 'run_folder', 'run_recipe', 'RunLocked', 'run_lock', 'metrics_path',
            'read_metrics', 'update_metrics', 'scores_path', 'read_scores', 'question_scores', 'comparisons',
-           'stage_done', 'summary', 'update_curve', 'stage_score', 'git_commit', 'peak_rss_gib', 'dev_questions',
-           'load_mixture', 'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate', 'load_ref', 'vllm_python',
-           'answer', 'generate', 'score', 'vllm_worker']
+           'paired_scores', 'stage_done', 'summary', 'update_curve', 'stage_score', 'git_commit', 'peak_rss_gib',
+           'dev_questions', 'load_mixture', 'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate', 'load_ref',
+           'vllm_python', 'answer', 'generate', 'score', 'vllm_worker']
 
 # %% ../nbs/01e_run.ipynb #67a18796
 def run_folder(recipe:str|Path|Recipe|None=None, # the run's recipe (name, path or loaded); None: `track{track}`
@@ -175,14 +175,19 @@ def comparisons(scores:dict, # `read_scores`
     for split in ("dev", "valid"):
         have = [s for s in RUN_STAGES if scores.get(s, {}).get(split)]
         pairs = list(dict.fromkeys(list(zip(have, have[1:])) + [(have[0], b) for b in have[1:]] if have else []))
-        for a, b in pairs:
-            qa = {q["id"]: q for q in scores[a][split]}
-            common = [q for q in scores[b][split] if q["id"] in qa]
-            if not common: continue
-            d = paired(common, [qa[q["id"]] for q in common], common, n)
-            out += [{"a": a, "b": b, "split": split, "key": key, "n": len(common), "diff": round(d[k]["diff"], 6), "ci95": d[k]["ci95"]}
-                    for key, k in [(k[6:], k) for k in sorted(d) if k.startswith("track:")] + [("mean", "mean")] if k in d]
+        for a, b in pairs: out += [{"a": a, "b": b, "split": split, **x} for x in paired_scores(scores[a][split], scores[b][split], n)]
     return out
+
+def paired_scores(a:list[dict], b:list[dict], # `question_scores` of models A and B (paired by question id)
+                  n:int=BOOTSTRAP, # resamples
+                 ) -> list[dict]:
+    "B − A on the questions both answered, per track and for the mean task score: `[{key, n, diff, ci95}]` (empty if none are shared)."
+    qa = {q["id"]: q for q in a}
+    common = [q for q in b if q["id"] in qa]
+    if not common: return []
+    d = paired(common, [qa[q["id"]] for q in common], common, n)
+    return [{"key": key, "n": len(common), "diff": round(d[k]["diff"], 6), "ci95": d[k]["ci95"]}
+            for key, k in [(k[6:], k) for k in sorted(d) if k.startswith("track:")] + [("mean", "mean")] if k in d]
 
 def stage_done(run_dir:str|Path, *stages:str) -> bool:
     "Whether every named stage is recorded in the run's metrics."

@@ -14,8 +14,8 @@ from .engine import (LIST_TYPES, Engine, Policy, chat_prompt, constrain, finish,
 # %% auto #0
 __all__ = ['T4X4_72B_AWQ', 'parseable', 'default_answer', 'ShopBenchModel', 'plan', 'cpu_wna16_path', 'patch_cpu_wna16',
            'vllm_sampling', 'vllm_content_free_bias', 'predict_records_vllm', 'vllm_dtype', 'vllm_llm',
-           'scaled_adapter', 'answer_vllm', 'generate_vllm', 'bench', 'format_bench', 'matmul_rate', 'linear_params',
-           'speed', 'format_speed', 'cmd_bench', 'add_cli']
+           'scaled_adapter', 'answer_vllm', 'generate_vllm', 'bench', 'format_bench', 'speed', 'format_speed',
+           'cmd_bench', 'add_cli']
 
 # %% ../nbs/07_serving.ipynb #1db52214
 _log = logging.getLogger(__name__)
@@ -383,23 +383,6 @@ def format_bench(b:dict) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/07_serving.ipynb #spd00002
-def matmul_rate(dtype:str="float32", # float32 | bfloat16 | int8 (torch._int_mm)
-                n:int=1024, seconds:float=0.5) -> float:
-    "Measured FLOP/s (int8: OP/s) of an n x n matrix multiply in `dtype` on this CPU: the compute limit."
-    import torch
-    if dtype == "int8":
-        a = torch.randint(-64, 64, (n, n), dtype=torch.int8); mm = lambda: torch._int_mm(a, a)
-    else:
-        a = torch.randn(n, n, dtype=getattr(torch, dtype)); mm = lambda: a @ a
-    mm(); k, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds: mm(); k += 1
-    return 2 * n**3 * k / (time.perf_counter() - t0)
-
-def linear_params(model) -> int:
-    "Weights that take part in a matrix multiply for every token: each Linear, the output head included."
-    import torch
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-
 def _timed(fn, reps:int=2) -> float:
     "Seconds per call of `fn`, after one warm-up call."
     fn(); t0 = time.perf_counter()
@@ -410,12 +393,11 @@ def speed(model, tok, # a float32 model on the CPU and its tokenizer
           mc_recs:list[dict], # multiple-choice records, scored by option-text PMI as the engine does
           variants:tuple=("float32", "bfloat16", "int8"), # weight formats to try
           batch:int=8, prompt_len:int=256, new_tokens:int=32, # prefill and decode shapes
-          train:bool=True, # also time a LoRA training step (float32)
          ) -> list[dict]:
-    "Tokens per second of prefill, decode, option scoring and LoRA training, each beside this machine's limit for the model."
+    "Tokens per second of prefill, decode and option scoring, each beside this machine's limit for the model."
     import copy, torch
     from kddcup24.engine import Engine, int8_copy, option_requests
-    from kddcup24.plan import HARDWARE
+    from kddcup24.plan import HARDWARE, linear_params, matmul_rate
     P, bw = linear_params(model), HARDWARE["cpu"].mem_bw_gbs * 1e9
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt_len))
     rows, rate = [], {}
@@ -439,17 +421,6 @@ def speed(model, tok, # a float32 model on the CPU and its tokenizer
             t = _timed(lambda: eng._pick_options(pols), reps=1) if reqs else float("nan")
             rows.append(dict(phase="option scoring (PMI)", weights=v, tokens_per_s=n / t, limit=flops_tps, bound="compute"))
         del m
-    if train:
-        from peft import LoraConfig, get_peft_model
-        pm = get_peft_model(copy.deepcopy(model).float(), LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
-        opt = torch.optim.AdamW([p for p in pm.parameters() if p.requires_grad], lr=1e-4)
-        x = ids[:4]
-        def step():
-            loss = pm(input_ids=x, labels=x).loss; loss.backward(); opt.step(); opt.zero_grad()
-        t = _timed(step, reps=2)
-        # LoRA: forward 2 FLOPs per weight, backward 2 more for the input gradients; the frozen weights get none
-        rows.append(dict(phase="LoRA training step", weights="float32", tokens_per_s=x.numel() / t, limit=rate["float32"] / (4 * P), bound="compute"))
-        del pm, opt
     for x in rows: x["share_of_limit"] = x["tokens_per_s"] / x["limit"]
     return rows
 
@@ -472,7 +443,9 @@ def cmd_bench(a):
     if a.speed:
         from kddcup24.plan import HARDWARE
         mc = [r for r in recs if r.get("is_multiple_choice") or r.get("task_type") == "multiple-choice"][:16]
-        b = {"machine": HARDWARE["cpu"].note, "model": a.model, "mc_questions": len(mc), "rows": speed(model, tok, mc)}
+        from kddcup24.run import git_commit
+        b = {"machine": HARDWARE["cpu"].note, "model": a.model, "mc_questions": len(mc), "git_commit": git_commit(),
+             "command": "kddcup24 bench-inference --speed", "rows": speed(model, tok, mc)}
         print(b["machine"]); print(format_speed(b["rows"]))
     else:
         b = bench(recs, model, tok, load_recipe(a.recipe, a.set), a.batch_size)
@@ -490,6 +463,6 @@ def add_cli(sub):
     p.add_argument("--limit", type=int, default=0, help="only the first N questions")
     p.add_argument("--batch-size", type=int, default=8, help="batch size of the vanilla loop")
     p.add_argument("--dtype", default="float32")
-    p.add_argument("--speed", action="store_true", help="instead: tokens/s of prefill, decode, option scoring and LoRA training beside the CPU's limit")
+    p.add_argument("--speed", action="store_true", help="instead: tokens/s of prefill, decode and option scoring beside the CPU's limit (training: `kddcup24 train --benchmark`)")
     p.add_argument("--out", help="also write the numbers as JSON (e.g. the CPU profile for the planner)")
     p.set_defaults(func=cmd_bench)

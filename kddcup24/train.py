@@ -4,12 +4,12 @@
 
 # %% ../nbs/04_train.ipynb #2106e205
 from __future__ import annotations
-import argparse, dataclasses, json, os, shutil, subprocess, sys, tempfile, time
+import argparse, dataclasses, json, os, shlex, shutil, subprocess, sys, tempfile, time
 from collections import defaultdict
 from pathlib import Path
 from .core import Recipe, as_recipe, atomic_dir, atomic_write, runs_dir, save_figure, sha256_file
-from .run import (ModelRef, dev_questions, eval_sets, git_commit, load_mixture, mixture_for_track, peak_rss_gib, read_metrics,
-                          run_folder, run_lock, score, summary, update_curve, update_metrics)
+from .run import (ModelRef, dev_questions, eval_sets, git_commit, load_mixture, mixture_for_track, paired_scores, peak_rss_gib,
+                          read_metrics, read_scores, run_folder, run_lock, score, summary, update_curve, update_metrics)
 from .prompts import option_example
 from .models import CorruptWeights, check_weights
 
@@ -18,8 +18,8 @@ __all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_
            'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'answer_loss',
            'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt', 'TimeLimit',
            'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare', 'learning_curve',
-           'plot_curve', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark', 'run_launch', 'cmd_train',
-           'add_cli', 'main']
+           'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark',
+           'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #a5a287d2
 def mixture_folder(r:Recipe, # the run's recipe
@@ -383,19 +383,41 @@ def learning_curve(run:str|Path, # the run folder, trained (run.json) and SFT-sc
     run = Path(run)
     info = json.loads((run/"run.json").read_text(encoding="utf-8"))
     per_step = info.get("examples_per_step") or r.train.batch_size * r.train.grad_accum
-    m = read_metrics(run)
+    m, sc = read_metrics(run), read_scores(run)
+    qs_path = run/"curve_scores.json"  # per-question scores of each point, `{step: {split: [...]}}`, to pair the points
+    qs = json.loads(qs_path.read_text(encoding="utf-8")) if qs_path.exists() else {}
     have = {p["step"] for p in m.get("curve", [])}
     point = lambda step, model, res: {"step": step, "examples": step * per_step, "model": model, **{k: summary(res.get(k)) for k in sets}}
     for stage, step in (("zero_shot", 0), ("sft", info["steps"])):  # already scored by the stage itself
+        if stage in sc: qs.setdefault(str(step), sc[stage])
         if stage in m["stages"] and step not in have:
             e = m["stages"][stage]; m = update_curve(run, point(step, stage, {"dev": e, "valid": e.get("valid")}))
     for step, ck in checkpoint_steps(run/"checkpoints").items():
         if step in {p["step"] for p in m.get("curve", [])}: continue
         ref = ModelRef(r.model.base, adapter=str(ck), name=f"step{step}")
-        m = update_curve(run, point(step, ck.name, score(sets, [ref], r)[ref.label]))
+        res = score(sets, [ref], r)[ref.label]
+        qs[str(step)] = {k: res[k]["_records"] for k in sets}
+        atomic_write(qs_path, json.dumps(qs))  # before the point: a point on the curve always has its questions
+        m = update_curve(run, point(step, ck.name, res))
         print(f"learning curve: step {step} ({step * per_step} examples) scored", file=sys.stderr)
+    atomic_write(qs_path, json.dumps(qs))
+    for p in m.get("curve", []): m = update_curve(run, {**p, **curve_pairs(m["curve"], qs, p["step"])})
     plot_curve(m, run/"curve.png", info.get("track"))
     return m
+
+def curve_pairs(curve:list[dict], # the points so far, by step
+                qs:dict, # per-question scores, `{str(step): {split: [question score]}}`
+                step:int, # the point to compare
+               ) -> dict:
+    "Point `step` against zero-shot and against the point before it, per split: paired differences with 95% intervals."
+    steps = [p["step"] for p in curve]
+    i, out = steps.index(step), {}
+    for name, ref in (("vs_zero_shot", steps[0]), ("vs_previous", steps[i - 1] if i else None)):
+        if ref is None or ref == step: continue
+        for split, b in qs.get(str(step), {}).items():
+            a = qs.get(str(ref), {}).get(split)
+            if a and b: out.setdefault(name, {})[split] = {"step": ref, **{x["key"]: [x["diff"], *x["ci95"]] for x in paired_scores(a, b)}}
+    return out
 
 def plot_curve(m:dict, # a run's metrics with `curve`
                path:str|Path|None=None, # save as PNG here
@@ -418,6 +440,28 @@ def plot_curve(m:dict, # a run's metrics with `curve`
     fig.tight_layout()
     if path: save_figure(fig, path, dpi=110, close=False)
     return ax
+
+def curve_frame(m:dict, # a run's metrics (or a shipped measurement) with `curve`
+                track:int, # the track whose score is shown
+               ) -> "pd.DataFrame":
+    "The curve as a table: per point, each split's track score and mean task score with 95% intervals, and the paired change."
+    import pandas as pd
+    fmt = lambda v, ci: f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+    dif = lambda x: f"{x[0]:+.3f} [{x[1]:+.3f}, {x[2]:+.3f}]" if x else ""
+    rows = []
+    for p in m["curve"]:
+        row = {"step": p["step"], "examples": p["examples"]}
+        for split in ("dev", "valid"):
+            s = p.get(split)
+            if not s: continue
+            t = str(track)
+            if t in s.get("tracks", {}): row[f"{split} T{t}"] = fmt(s["tracks"][t], s["ci95"][t])
+            row[f"{split} mean"] = fmt(s["mean"], s["ci95"]["mean"])
+            for name, label in (("vs_zero_shot", "vs 0"), ("vs_previous", "vs previous")):
+                x = p.get(name, {}).get(split, {})
+                row[f"{split} mean {label}"] = dif(x.get("mean"))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("examples")
 
 # %% ../nbs/04_train.ipynb #f3ce7383
 def config_dir() -> Path:
@@ -467,9 +511,25 @@ def benchmark(r:Recipe, # recipe to benchmark
     with tempfile.TemporaryDirectory() as d:
         _, _, tr, out = train_adapter(r, train, d, max_steps=steps, save_strategy="no")
     rt, tok = out.metrics["train_runtime"], int(tr.state.num_input_tokens_seen)
-    return {"recipe": r.name, "mode": mode, "loss": "answer" if type(tr).__name__ == "_AnswerLoss" else "trl", "steps": steps, "batch_size": r.train.batch_size * r.train.grad_accum, "max_length": r.train.max_length,
+    loss = "answer" if type(tr).__name__ == "_AnswerLoss" else "trl"
+    limit = train_limit(tr.model, loss)
+    return {"recipe": r.name, "mode": mode, "loss": loss, "steps": steps, "batch_size": r.train.batch_size * r.train.grad_accum, "max_length": r.train.max_length,
             "train_seconds": round(rt, 1), "seconds_per_step": round(rt / steps, 2), "tokens": tok, "tokens_per_second": round(tok / rt, 1),
+            "limit_tokens_per_second": round(limit, 1), "share_of_limit": round(tok / rt / limit, 3),
             "peak_rss_gib": round(peak_rss_gib(), 2), "load_avg_1min": os.getloadavg()[0]}
+
+def train_limit(model, # the model being trained (a PEFT model)
+                loss:str="answer", # answer: the LM head runs on the answer positions only; trl: on every position
+               ) -> float:
+    "Training tokens per second this machine allows: its matmul rate over 4 FLOPs per weight and token (forward, input gradients)."
+    from kddcup24.plan import HARDWARE, detect_hardware, linear_params
+    hw = HARDWARE[detect_hardware()]  # `cpu`: the measured fp32 matmul rate; a GPU profile: its peak (one process times one device)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings().weight.numel()
+    # the frozen weights get no weight gradients; `answer_loss` projects only the answer tokens (a few per example) through
+    # the head, which the limit leaves out, so it is an upper bound for that path
+    flops = 4 * (linear_params(model) - (head if loss == "answer" else 0))
+    return hw.tflops * 1e12 / flops
 
 # %% ../nbs/04_train.ipynb #12db61f8
 def run_launch(a) -> list[str]:
@@ -500,20 +560,37 @@ def _launch(a, r, run, mix, cmd):
         _score_stage(run, "sft", ModelRef(r.model.base, adapter=str(run/"sft")), r, sets, train_seconds=info["train_seconds"],
                      peak_rss_gib=info["peak_rss_gib"], processes=a.num_processes, launch=a.launch)
 
+def _bench_process(a, mode:str) -> dict:
+    "`benchmark` of one batching mode in a process of its own (peak memory is a per-process high-water mark); its result."
+    cmd = [sys.executable, "-m", "kddcup24.train", "--track", str(a.track), "--benchmark", "--mode", mode, "--steps", str(a.steps or 10)]
+    cmd += (["--recipe", a.recipe] if a.recipe else []) + sum([["--set", s] for s in a.set], []) + (["--mixture", a.mixture] if a.mixture else [])
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    print(out, end="")
+    return json.loads(out.strip().splitlines()[-1])  # the process prints its result last
+
+def _measurement(a, path:str|Path, body:dict):
+    "Write a measurement file (`--out`; `kddcup24/measured/` ships them): `body` with the command that made it and the machine."
+    from kddcup24.plan import HARDWARE, detect_hardware
+    args = getattr(a, "argv", None) or (sys.argv[2:] if sys.argv[1:2] == ["train"] else sys.argv[1:])  # `main`'s, else `kddcup24 train …`'s
+    cmd = "kddcup24 train " + " ".join(shlex.quote(x) for x in args)
+    atomic_write(path, json.dumps({"command": cmd, "machine": HARDWARE[detect_hardware()].note, **body}, indent=1))
+
 def cmd_train(a):
     "`kddcup24 train`: train a track, run a multi-process launch (or print it), or benchmark."
     if a.launch: return run_launch(a)
     if a.benchmark:
         # one mode per process: peak memory is a per-process high-water mark
-        if a.mode: return print(json.dumps(benchmark(as_recipe(a.recipe, a.track, a.set), a.steps or 10, a.mode, a.mixture)))
-        for mode in BENCH_MODES:
-            cmd = [sys.executable, "-m", "kddcup24.train", "--track", str(a.track), "--benchmark", "--mode", mode, "--steps", str(a.steps or 10)]
-            cmd += (["--recipe", a.recipe] if a.recipe else []) + sum([["--set", s] for s in a.set], []) + (["--mixture", a.mixture] if a.mixture else [])
-            subprocess.run(cmd, check=True)
-        return
+        if a.mode: rows = [benchmark(as_recipe(a.recipe, a.track, a.set), a.steps or 10, a.mode, a.mixture)]; print(json.dumps(rows[0]))
+        else: rows = [_bench_process(a, mode) for mode in BENCH_MODES]
+        if a.out: _measurement(a, a.out, {"git_commit": git_commit(), "rows": rows})
+        return rows
     if a.curve:  # a run already trained: score its kept checkpoints
         r = as_recipe(a.recipe, a.track, a.set); run = run_folder(r, a.track, a.run_dir)
         with run_lock(run): m = learning_curve(run, r, eval_sets(a.track, run, a.data_dir, r.inference.eval_limit))
+        if a.out:  # the commit that trained the checkpoints, and the one that scored them
+            info = json.loads((run/"run.json").read_text(encoding="utf-8"))
+            _measurement(a, a.out, {"git_commit": info.get("git_commit"), "scored_at": git_commit(), "curve": m["curve"],
+                                 **{k: info.get(k) for k in ("track", "recipe", "examples_per_step", "steps", "train_seconds", "tokens_per_second")}})
         return print(json.dumps(m["curve"], indent=1))
     with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track, a.run_dir)):  # the ranks of a launch inherit it
         m = train_track(a.track, a.recipe, a.set, resume=a.resume, run_dir=a.run_dir, data=a.data_dir, max_steps=a.steps or None,
@@ -540,11 +617,13 @@ def add_cli(sub):
     p.add_argument("--run", action="store_true", help="with --launch: build the mixture, score zero-shot, run the launch, score the adapter")
     p.add_argument("--benchmark", action="store_true", help="time --steps training steps (default 10): tokens/s and peak memory per batching mode")
     p.add_argument("--mode", choices=BENCH_MODES, help="with --benchmark: only this batching mode (in this process)")
+    p.add_argument("--out", help="with --benchmark or --curve: also write the figures as a measurement file (JSON, with the command and commit)")
     p.set_defaults(func=cmd_train)
 
 def main(argv:list[str]|None=None):
     "`python -m kddcup24.train ...` (what `accelerate launch` runs on each process) = `kddcup24 train ...`."
     p = argparse.ArgumentParser(prog="python -m kddcup24.train"); add_cli(p.add_subparsers())  # its own parser: a stage never imports the CLI
-    a = p.parse_args(["train", *(sys.argv[1:] if argv is None else argv)]); a.func(a)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = p.parse_args(["train", *argv]); a.argv = argv; return a.func(a)
 
 if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", None) == "kddcup24.train": main()  # `python -m`, not a notebook
