@@ -256,6 +256,7 @@ class MergeConfig:
     wise_ft_alpha: float|str = "auto"    # a in W = (1-a)·W_base + a·W_ft, or auto (chosen on validation)
     wise_ft_grid: list[float] = field(default_factory=lambda: [0.5, 1.0])  # every point a pass over validation; a = 0 is zero-shot, already scored
     score_singles: bool = False          # also score each averaged adapter alone on validation (one pass each; the final one is the SFT stage)
+    keep_better: bool = True             # wise-ft starts from the final adapter alone when the average scores lower on validation (its score is the SFT stage's)
 
 @dataclass
 class QuantConfig:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from .core import as_recipe, atomic_dir, save_figure, sha256_file
 from .models import check_weights
-from .run import (ModelRef, eval_sets, peak_rss_gib, read_metrics, run_folder, run_lock, score,
+from .run import (ModelRef, eval_sets, peak_rss_gib, read_metrics, read_scores, run_folder, run_lock, score,
                           update_metrics)
 
 # %% auto #0
@@ -155,16 +155,17 @@ def choose_alpha(scores:dict) -> float:
 
 # %% ../nbs/05_ensemble.ipynb #e20d63bc
 def sweep_refs(base:str, # the base model
-               adapter:str|Path, # the averaged adapter
+               adapter:str|Path, # the fine-tuned adapter (the average, or the final one alone)
                merged:str|Path, # the same merged into the base
                grid:list, # values of a
+               model:str="ensemble", # which fine-tuned model this is: names the references
               ) -> dict:
     "The wise-ft models of a sweep as references, `{a: ModelRef}`: vLLM serves each as a scaled LoRA request, transformers interpolates."
-    return {a: ModelRef(base, adapter=str(adapter), merged=str(merged), alpha=a, name=f"wise_ft_{a}") for a in grid}
+    return {a: ModelRef(base, adapter=str(adapter), merged=str(merged), alpha=a, name=f"{model}_{a}") for a in grid}
 
-def sweep_rows(res:dict, refs:dict, split:str) -> list[dict]:
-    "Rows `{alpha, set, score, report, seconds}` of a `score` result over sweep references."
-    return [{"alpha": a, "set": split, "score": overall(res[x.label][split]), "report": res[x.label][split],
+def sweep_rows(res:dict, refs:dict, split:str, model:str="ensemble") -> list[dict]:
+    "Rows `{alpha, set, model, score, report, seconds}` of a `score` result over sweep references."
+    return [{"alpha": a, "set": split, "model": model, "score": overall(res[x.label][split]), "report": res[x.label][split],
              "seconds": res[x.label][f"{split}_s"]} for a, x in refs.items()]
 
 def plot_sweep(rows:list[dict], # `sweep_rows` rows
@@ -172,13 +173,13 @@ def plot_sweep(rows:list[dict], # `sweep_rows` rows
                title:str="", # plot title
                path:str|Path|None=None, # save the figure here (PNG)
               ):
-    "Score against a, one line per eval set."
+    "Score against a, one line per eval set and fine-tuned model."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name in dict.fromkeys(r["set"] for r in rows):
-        pts = sorted((r["alpha"], r["score"]) for r in rows if r["set"] == name)
-        ax.plot(*zip(*pts), marker="o", label=name)
+    for name, model in dict.fromkeys((r["set"], r.get("model", "ensemble")) for r in rows):
+        pts = sorted((r["alpha"], r["score"]) for r in rows if r["set"] == name and r.get("model", "ensemble") == model)
+        ax.plot(*zip(*pts), marker="o", label=f"{name}: {model}")
     if chosen is not None: ax.axvline(chosen, color="grey", ls="--", label=f"chosen a = {chosen}")
     ax.set_xlabel("a   (W = (1-a)·W_base + a·W_ft)"); ax.set_ylabel("score"); ax.set_title(title); ax.legend(); fig.tight_layout()
     if path: save_figure(fig, path, dpi=120, close=False)
@@ -203,25 +204,33 @@ def run_ensemble(track:int, # track id 1-5
                  limit:int=0, # answer only the first N records of each eval set (smoke runs)
                  overrides:list[str]=(), # `section.key=value` recipe overrides
                 ) -> dict:
-    "Ensemble, sweep and choose a, save the merged model, record stages `ensemble` and `wise_ft`."
+    "Average the adapters; sweep wise-ft a from the better of the average and the final adapter; save the merged model; record `ensemble` and `wise_ft`."
     rc = as_recipe(recipe, track, overrides)
     rd = run_folder(rc, track)
     ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype, adapter_out=rd/"ensemble_adapter")  # streams: no model in RAM
     sets = eval_sets(track, rd, data_dir, limit or rc.inference.eval_limit)
     pick = "valid" if "valid" in sets else "dev"
     grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]
-    # a is chosen on `pick` alone; dev is answered only at the chosen a and at 1 (the ensemble), which keeps the
-    # stage within minutes on 2 CPU cores; a = 0 is the base model, already scored by the zero-shot stage
-    refs = sweep_refs(rc.model.base, rd/"ensemble_adapter", ft, sorted(set(grid) | {1.0}))
-    rows = sweep_rows(score({pick: sets[pick]}, list(refs.values()), rc), refs, pick)
-    a = choose_alpha({r["alpha"]: r["score"] for r in rows if r["set"] == pick and r["alpha"] in grid})
-    if pick != "dev":
-        dev_refs = {x: refs[x] for x in sorted({a, 1.0})}
-        rows += sweep_rows(score({"dev": sets["dev"]}, list(dev_refs.values()), rc), dev_refs, "dev")
     done = read_metrics(rd)["stages"] if not limit else {}  # earlier stages' scores (not comparable on a smoke subset)
+    # a is chosen on `pick` alone; dev is answered only at the chosen a and for the ensemble, which keeps the stage
+    # within minutes on 2 CPU cores; a = 0 is the base model, already scored by the zero-shot stage
+    ens = sweep_refs(rc.model.base, rd/"ensemble_adapter", ft, [1.0])
+    rows = sweep_rows(score({pick: sets[pick]}, list(ens.values()), rc), ens, pick)
+    kept, src, src_ad = _start_from(rc, rd, done, pick, rows[0]["score"]), ft, rd/"ensemble_adapter"
+    if kept == "sft":
+        src, src_ad = merge_lora(rc.model.base, rd/"sft", rd/"sft_merged", dtype=rc.model.dtype), rd/"sft"
+        r = _stage_report(rd, done, "sft", pick); rows.append({"alpha": 1.0, "set": pick, "model": "sft", "score": overall(r), "report": r})
+    refs = sweep_refs(rc.model.base, src_ad, src, sorted(set(grid) - {1.0}), kept)
+    if refs: rows += sweep_rows(score({pick: sets[pick]}, list(refs.values()), rc), refs, pick, kept)
+    a = choose_alpha({r["alpha"]: r["score"] for r in rows if r["set"] == pick and r["model"] == kept and r["alpha"] in grid})
+    if pick != "dev":
+        want = {"ensemble": {1.0: ens[1.0]}}
+        want.setdefault(kept, {})[a] = sweep_refs(rc.model.base, src_ad, src, [a], kept)[a]  # the same reference when it is the ensemble at 1
+        res = score({"dev": sets["dev"]}, [x for d in want.values() for x in d.values()], rc)
+        for model, d in want.items(): rows += sweep_rows(res, d, "dev", model)
     zs = done.get("zero_shot")
-    if zs: rows += [{"alpha": 0.0, "set": n, "score": overall(r), "report": r} for n, r in (("dev", zs), ("valid", zs.get("valid"))) if r]
-    merged = wise_ft(rc.model.base, ft, a, rd/"merged", dtype=rc.model.dtype)
+    if zs: rows += [{"alpha": 0.0, "set": n, "model": kept, "score": overall(r), "report": r} for n, r in (("dev", zs), ("valid", zs.get("valid"))) if r]
+    merged = wise_ft(rc.model.base, src, a, rd/"merged", dtype=rc.model.dtype)
     plot_sweep(rows, a, f"track {track}: wise-ft sweep", rd/"wise_ft_sweep.png")
     singles = {}  # each adapter alone, to check the ensemble against the best of them (the final one is free: the SFT stage)
     if "valid" in sets:
@@ -233,16 +242,30 @@ def run_ensemble(track:int, # track id 1-5
         res = score({"valid": sets["valid"]}, todo, rc) if todo else {}
         singles.update({x.adapter: overall(res[x.label]["valid"]) for x in todo})
         singles = {str(ad): singles[str(ad)] for ad in adapters if str(ad) in singles}
-    row = lambda al, name: next((r for r in rows if r["alpha"] == al and r["set"] == name), {})
-    rep = lambda al, name: row(al, name).get("report")
-    secs = row(a, "dev").get("seconds")  # the merged model's time on dev, which the AWQ stage compares against
-    update_metrics(rd, "ensemble", rep(1.0, "dev"), rep(1.0, "valid"), ("ensemble", ft), adapters=[str(x) for x in adapters],
+    row = lambda al, name, model: next((r for r in rows if r["alpha"] == al and r["set"] == name and r["model"] == model), {})
+    rep = lambda al, name, model: row(al, name, model).get("report")
+    secs = row(a, "dev", kept).get("seconds")  # the merged model's time on dev, which the AWQ stage compares against
+    update_metrics(rd, "ensemble", rep(1.0, "dev", "ensemble"), rep(1.0, "valid", "ensemble"), ("ensemble", ft), adapters=[str(x) for x in adapters],
                    single_adapters_valid=singles)
-    m = update_metrics(rd, "wise_ft", rep(a, "dev"), rep(a, "valid"), ("merged", merged), alpha=a, chosen_on=pick,
+    m = update_metrics(rd, "wise_ft", rep(a, "dev", kept), rep(a, "valid", kept), ("merged", merged), alpha=a, chosen_on=pick, wise_ft_of=kept,
                        dev_s_per_question=round(secs / len(sets["dev"]), 3) if secs else None,
-                       sweep=[{k: r[k] for k in ("alpha", "set", "score")} for r in rows], peak_rss_gib=round(peak_rss_gib(), 2))
-    print(f"track {track}: chosen a = {a} (on {pick}); merged model -> {merged}; peak RSS {peak_rss_gib():.2f} GiB")
+                       sweep=[{k: r[k] for k in ("alpha", "set", "model", "score")} for r in rows], peak_rss_gib=round(peak_rss_gib(), 2))
+    print(f"track {track}: wise-ft of the {kept}, chosen a = {a} (on {pick}); merged model -> {merged}; peak RSS {peak_rss_gib():.2f} GiB")
     return m
+
+def _start_from(rc, rd:Path, done:dict, pick:str, ensemble_score:float) -> str:
+    "`sft` when the recipe lets the final adapter alone stand in for an average that scores lower on `pick`, else `ensemble`."
+    sft = done.get("sft")
+    rep = (sft.get("valid") if pick == "valid" else sft) if sft else None
+    if not (rc.merge.keep_better and rep and (rd/"sft"/"adapter_config.json").exists()): return "ensemble"
+    return "sft" if overall(rep) > ensemble_score else "ensemble"
+
+def _stage_report(rd:Path, done:dict, stage:str, split:str) -> dict:
+    "A recorded stage's report on `split`, with its per-question scores back on it (so the stage that reuses it can be paired)."
+    e = done[stage] if split == "dev" else done[stage][split]
+    rep = {k: e[k] for k in ("n", "tasks", "task_types", "tracks", "mean", "ci95") if k in e}  # the report, not the stage's other fields
+    qs = read_scores(rd).get(stage, {}).get(split)
+    return {**rep, "_records": qs} if qs else rep
 
 def add_cli(sub):
     "Register `kddcup24 ensemble`."
