@@ -285,10 +285,11 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
     late = v and ev["minutes"] > t.minutes and f"answering ~{n:,} hidden-test questions takes ~{ev['minutes']:.0f} min, over track {t.id}'s limit"
     st.append(ev if not late else dict(ev, fits=False, why="; ".join(filter(None, [ev["why"], f"{late} of {t.minutes} min by {ev['minutes'] - t.minutes:.0f} min"]))))
     # bytes each stage leaves in the run folder: ~2 KB a record or prediction; a checkpoint is the adapter and its two Adam
-    # moments in fp32, `save_total_limit` of them (+1 while a save is on the way); the merged model in the recipe's dtype
+    # moments in fp32, `save_total_limit` of them (+1 while a save is on the way); the ensemble stage writes the merged average
+    # and the wise-ft model in the recipe's dtype, and with `merge.keep_better` possibly the final adapter merged too (nbs/05)
     lora, keep = _lora(s, r.lora.r) * 4, max(2, m.n_adapters) + 1
     disk = {"synthetic": 2 * r.data.synthetic * 2e3, "data": recs * 2e3, "zero_shot": scored * 2e3,
-            "train": keep * 3 * lora + m.n_adapters * lora + scored * 2e3, "ensemble": m.n_adapters * lora + w + scored * 2e3,
+            "train": keep * 3 * lora + m.n_adapters * lora + scored * 2e3, "ensemble": m.n_adapters * lora + (3 if m.keep_better else 2) * w + scored * 2e3,
             "quantize": _awq(q, s) + scored * 2e3, "evaluate": 2e6}
     for x in st: x["disk_gib"] = round(disk[x["stage"]] / GiB, 2)
     return {"recipe": r.name, "hardware": hw.name, "fits": all(x["fits"] for x in st), "stages": st}
