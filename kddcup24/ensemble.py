@@ -225,7 +225,11 @@ def run_ensemble(track:int, # track id 1-5
     a = choose_alpha({r["alpha"]: r["score"] for r in rows if r["set"] == pick and r["model"] == kept and r["alpha"] in grid})
     if pick != "dev":
         want = {"ensemble": {1.0: ens[1.0]}}
-        want.setdefault(kept, {})[a] = sweep_refs(rc.model.base, src_ad, src, [a], kept)[a]  # the same reference when it is the ensemble at 1
+        sft_dev = (done.get("sft") or {}).get("dev_s_per_question")
+        if kept == "sft" and a == 1.0 and sft_dev:  # the final adapter merged at a = 1 is the SFT stage's model: its dev answers and time are reused
+            r = _stage_report(rd, done, "sft", "dev")
+            rows.append({"alpha": 1.0, "set": "dev", "model": "sft", "score": overall(r), "report": r, "seconds": sft_dev * len(sets["dev"])})
+        else: want.setdefault(kept, {})[a] = sweep_refs(rc.model.base, src_ad, src, [a], kept)[a]  # the same reference when it is the ensemble at 1
         res = score({"dev": sets["dev"]}, [x for d in want.values() for x in d.values()], rc)
         for model, d in want.items(): rows += sweep_rows(res, d, "dev", model)
     zs = done.get("zero_shot")

@@ -289,7 +289,8 @@ def _score_stage(run, stage, ref, r, sets, model=None, **extra):
     "Score one model on the run's eval sets through `kddcup24.run.score` and record it as `stage` (responses in `<stage>.<set>.jsonl`)."
     t0 = time.time()
     s = score(sets, [dataclasses.replace(ref, name=stage)], r, out_dir=run, model=model)[stage]
-    return update_metrics(run, stage, s["dev"], s.get("valid"), seconds=round(time.time() - t0, 1), **extra)
+    per_q = {f"{n}_s_per_question": round(s[f"{n}_s"] / len(recs), 3) for n, recs in sets.items() if recs}  # a later stage that reuses these answers reuses their time
+    return update_metrics(run, stage, s["dev"], s.get("valid"), seconds=round(time.time() - t0, 1), **per_q, **extra)
 
 def train_track(track:int, # ShopBench track 1-5
                 recipe:str|Path|None=None, # recipe name or path (default `track{N}`)
