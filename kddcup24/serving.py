@@ -15,7 +15,7 @@ from .engine import (LIST_TYPES, Engine, Policy, chat_prompt, constrain, finish,
 __all__ = ['T4X4_72B_AWQ', 'parseable', 'default_answer', 'ShopBenchModel', 'plan', 'cpu_wna16_path', 'patch_cpu_wna16',
            'vllm_sampling', 'vllm_content_free_bias', 'predict_records_vllm', 'vllm_dtype', 'vllm_llm',
            'scaled_adapter', 'answer_vllm', 'generate_vllm', 'bench', 'format_bench', 'speed', 'format_speed',
-           'cmd_bench', 'add_cli']
+           'speed_command', 'cmd_bench', 'add_cli']
 
 # %% ../nbs/07_serving.ipynb #1db52214
 _log = logging.getLogger(__name__)
@@ -432,6 +432,12 @@ def format_speed(rows:list[dict]) -> str:
 
 
 # %% ../nbs/07_serving.ipynb #429de7a0
+def speed_command(a) -> str:
+    "The `bench-inference --speed` command line that `a` stands for: what its result file records (every argument the speed path reads)."
+    import shlex
+    xs = ["--speed", "--model", a.model, "--data", str(a.data)] + (["--limit", str(a.limit)] if a.limit else []) + (["--dtype", a.dtype] if a.dtype else [])
+    return "kddcup24 bench-inference " + " ".join(shlex.quote(x) for x in xs)
+
 def cmd_bench(a):
     "Benchmark the engine against the vanilla loop."
     from kddcup24.models import load_model
@@ -445,7 +451,7 @@ def cmd_bench(a):
         mc = [r for r in recs if r.get("is_multiple_choice") or r.get("task_type") == "multiple-choice"][:16]
         from kddcup24.run import git_commit
         b = {"machine": HARDWARE["cpu"].note, "model": a.model, "mc_questions": len(mc), "git_commit": git_commit(),
-             "command": "kddcup24 bench-inference --speed", "rows": speed(model, tok, mc)}
+             "command": speed_command(a), "rows": speed(model, tok, mc)}
         print(b["machine"]); print(format_speed(b["rows"]))
     else:
         b = bench(recs, model, tok, load_recipe(a.recipe, a.set), a.batch_size)
