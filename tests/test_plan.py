@@ -43,7 +43,7 @@ def test_track5_gpu_fits_the_winners_training_box():
     assert all(x["host_gib"] < fp32_72b for x in p["stages"])  # never the 72B model in fp32 on the host
     assert all(set(x) == {"stage", "device", "dtype", "backend", "processes", "gpu_gib", "host_gib", "disk_gib", "minutes", "fits", "why"} and x["why"] == ""
                for x in p["stages"])
-    assert {x["stage"]: x["dtype"] for x in p["stages"]}["train"] == "nf4+bf16"
+    assert {x["stage"]: x["dtype"] for x in p["stages"]}["train"] == "nf4+bf16→bfloat16"  # QLoRA training, then its scoring pass on vLLM
     assert "track5-gpu" in P.format_plan(p) and P.format_plan(p).endswith("fits")
 
 def test_track5_gpu_on_one_t4_does_not_fit_and_the_cli_exits_1():
