@@ -41,7 +41,7 @@ predict: install
 	$(VENV)/bin/kddcup24 evaluate runs/dev_engine.jsonl --per-record runs/dev_engine_scored.jsonl
 
 test: install vllm-env
-	KDDCUP24_DATA=$(DATA) $(VENV)/bin/pytest -q tests
+	KDDCUP24_DATA=$(DATA) $(VENV)/bin/pytest -q --durations=12 tests   # the slowest tests named: CI time is watched
 
 export:
 	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean
