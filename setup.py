@@ -16,7 +16,10 @@ lic = licenses[cfg["license"]]
 extras = {k: reqs(f"{k}_requirements") for k in ("train", "merge", "quant", "autoawq", "vllm", "gpu", "docs", "dev")}
 # `cpu`: everything the CPU pipeline runs with (training, merging, llm-compressor AWQ, docs; vLLM lives in its own venv)
 extras["cpu"] = extras["train"] + extras["merge"] + extras["quant"] + extras["docs"]
-extras["gpu"] = extras["train"] + extras["merge"] + extras["quant"] + extras["gpu"]  # the paper's setting; a CPU install never needs it
+# The paper's setting on GPUs, two environments (vLLM pins compressed-tensors 0.17, llm-compressor 0.19; no extra holds both):
+# `gpu` trains, merges and quantizes (.venv), `serve` is vLLM alone (.venv-vllm). `make gpu-env` builds both.
+extras["gpu"] = extras["train"] + extras["merge"] + extras["quant"] + extras["gpu"]
+extras["serve"] = extras["vllm"]
 extras["all"] = extras["cpu"] + extras["dev"]
 
 setuptools.setup(

@@ -11,12 +11,12 @@ from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LOSS', 'MAX_RECIPE_BYTES', 'cache_dir',
-           'data_dir', 'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'sha256_file', 'save_figure',
-           'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig',
-           'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config',
-           'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe', 'as_recipe', 'recipe_dict', 'measured_dir',
-           'measured']
+__all__ = ['DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LAUNCH', 'TRAIN_LOSS', 'MAX_RECIPE_BYTES',
+           'cache_dir', 'data_dir', 'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'sha256_file',
+           'save_figure', 'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig',
+           'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError',
+           'build_config', 'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe', 'as_recipe', 'recipe_dict',
+           'measured_dir', 'measured']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -174,6 +174,7 @@ class ModelConfig:
     revision: str|None = None            # hub revision to pin
 
 MC_SCORING = ("digit", "pmi")  # multiple choice: decode one option number | score the option texts (PMI)
+TRAIN_LAUNCH = ("", "ddp", "zero3", "fsdp")  # train stage on GPUs: one process | `accelerate launch` with the config of that name (notebook 04)
 TRAIN_LOSS = ("auto", "answer", "trl")  # SFT loss: `answer_loss` on one CPU process, TRL's elsewhere | always `answer_loss` | always TRL's (notebook 04)
 
 @dataclass
@@ -193,7 +194,10 @@ class InferenceConfig:
     mc_scoring: str = "pmi"              # multiple choice: digit (one option-number token) | pmi (score option texts: a 135M model barely binds numbers to options)
     ner_boost: float = 6.0               # NER: logit boost for tokens found in the query (answers become query phrases, not sentences)
     tensor_parallel_size: int = 1        # vLLM only
-    gpu_memory_utilization: float = 0.85 # vLLM only
+    gpu_memory_utilization: float = 0.85 # vLLM only: the share of each GPU's memory the engine takes (weights, KV cache)
+    max_model_len: int = 0               # vLLM only: tokens a sequence may hold, which sizes the KV cache (0: the model's own, 32,768 for Qwen2)
+    max_num_seqs: int = 0                # vLLM only: sequences decoded at once (0: vLLM's default)
+    enforce_eager: bool = True           # vLLM only: no CUDA graphs (the winners' setting: their memory goes to the KV cache)
     quantization: str|None = None        # vLLM: awq | compressed-tensors | None
     max_context: int = 2048              # tokens a prompt and its answer may take (0: the model's); longer questions are cut in the middle (an 8k prefill takes ~90 s on a CPU core)
     eval_limit: int = 0                  # score only the first N questions of each evaluation set (0: all; short runs)
@@ -249,6 +253,8 @@ class TrainConfig:
     padding_free: bool = True            # concatenate a batch into one sequence (no pad tokens)
     group_by_length: bool = False        # batch examples of similar length (less padding)
     loss: str = "auto"                   # auto | answer | trl: how the answer-token loss is computed (same value; `TRAIN_LOSS`)
+    launch: str = ""                     # GPUs: "" one process | ddp | zero3 | fsdp: `accelerate launch` with that config (notebook 04)
+    processes: int = 0                   # processes the launch starts, one per GPU (0: every GPU the machine has)
 
 @dataclass
 class MergeConfig:
@@ -389,6 +395,10 @@ def load_recipe(name:str|Path, # a shipped recipe name (`track5`, `track5-gpu`) 
         raise RecipeError(f"{p}.inference.mc_scoring: expected one of {MC_SCORING}, got {r.inference.mc_scoring!r}")
     if r.train.loss not in TRAIN_LOSS:
         raise RecipeError(f"{p}.train.loss: expected one of {TRAIN_LOSS}, got {r.train.loss!r}")
+    if r.train.launch not in TRAIN_LAUNCH:
+        raise RecipeError(f"{p}.train.launch: expected one of {TRAIN_LAUNCH}, got {r.train.launch!r}")
+    for k, v in (("train.processes", r.train.processes), ("inference.max_model_len", r.inference.max_model_len), ("inference.max_num_seqs", r.inference.max_num_seqs)):
+        if v < 0: raise RecipeError(f"{p}.{k}: expected 0 or more, got {v}")
     return r
 
 def as_recipe(recipe:str|Path|Recipe|None=None, # a `Recipe`, a shipped name or YAML path, or None

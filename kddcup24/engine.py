@@ -6,15 +6,16 @@
 from __future__ import annotations
 import math, re, time
 from dataclasses import dataclass, field, asdict
-from .core import MC_SCORING, TASK_TYPES, as_recipe
+from .core import MC_SCORING, TASK_TYPES, TRACKS, as_recipe
 from .prompts import chat_messages, option_messages
 from .shopbench import numbered_items, question_parts
 
 # %% auto #0
-__all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'CONTENT_FREE', 'SHRINKABLE', 'CUT',
-           'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state', 'list_text_budget', 'mc_options',
-           'mc_parts', 'make_policy', 'constrain', 'finish', 'policy_processor', 'chat_prompt', 'content_free_bias',
-           'option_requests', 'pmi_pick', 'TimeGuard', 'common_prefix', 'token_batches', 'encodable', 'context_size',
+__all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'CONTENT_FREE', 'SHRINKABLE',
+           'KIT_BATCH', 'CUT', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state',
+           'list_text_budget', 'mc_options', 'mc_parts', 'make_policy', 'constrain', 'finish', 'policy_processor',
+           'chat_prompt', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard', 'kit_batch_size',
+           'hidden_questions', 'call_limit', 'common_prefix', 'token_batches', 'encodable', 'context_size',
            'truncate_middle', 'Engine', 'int8_copy', 'predict_records']
 
 # %% ../nbs/01d_engine.ipynb #094dda56
@@ -254,24 +255,63 @@ def pmi_pick(keys:list[str], # option numbers
 SHRINKABLE = ("generation", "named_entity_recognition")
 
 class TimeGuard:
-    "Shortens open-ended generations so that a run ends within `limit_s` seconds."
+    "Shortens open-ended generations so that a call ends within `limit_s` seconds; the measured cost carries over to the next call."
     def __init__(self, limit_s:float|None, clock=time.monotonic):
         self.limit_s, self.clock, self.t0 = limit_s, clock, clock()
-        self.s_per_token = None  # measured: seconds per question·token
+        self.s_per_token = None  # measured: seconds per question·token, all types
+        self.rates = {}  # measured per task type: a retrieval batch's cost is mostly its prompts, a generation batch's its tokens
+        self.shortened = 0  # questions decoded under a shortened budget
 
-    def record(self, n_questions:int, n_tokens:int, seconds:float):
-        "Update the measured cost after a batch."
+    def start(self, limit_s:float|None) -> TimeGuard:
+        "Begin a call of `limit_s` seconds (None: no limit), keeping the measured cost and the count."
+        self.limit_s, self.t0 = limit_s, self.clock()
+        return self
+
+    def record(self, n_questions:int, n_tokens:int, seconds:float, task_type:str|None=None):
+        "Update the measured cost after a batch (of `task_type`: its own rate too)."
         x = seconds / max(n_questions * max(n_tokens, 1), 1)
         self.s_per_token = x if self.s_per_token is None else 0.5 * (self.s_per_token + x)
+        if task_type: self.rates[task_type] = x if task_type not in self.rates else 0.5 * (self.rates[task_type] + x)
 
     def factor(self, remaining:list[tuple[str, int, int]]) -> float:
         "Budget scale for shrinkable types given the remaining `(task_type, n_questions, max_new_tokens)` batches."
         if self.limit_s is None or self.s_per_token is None: return 1.0
         left = self.limit_s - (self.clock() - self.t0)
-        fixed = sum(n * t for ty, n, t in remaining if ty not in SHRINKABLE) * self.s_per_token
-        flex = sum(n * t for ty, n, t in remaining if ty in SHRINKABLE) * self.s_per_token
+        rate = lambda ty: self.rates.get(ty, self.s_per_token)  # a type's own rate once measured
+        fixed = sum(n * t * rate(ty) for ty, n, t in remaining if ty not in SHRINKABLE)
+        flex = sum(n * t * rate(ty) for ty, n, t in remaining if ty in SHRINKABLE)
         if flex <= 0 or fixed + flex <= left: return 1.0
         return max(0.0, (left - fixed) / flex)
+
+    def budget(self, batches:list[tuple[str, list[int]]], # the batches still to run, `(task_type, question indices)`, the next first
+               pols:list[Policy], # every question's policy
+              ) -> int:
+        "New-token budget of the next batch: its policies' longest, scaled by `factor` if its type is shrinkable (one token at least)."
+        rem = [(t, len(idx), max(pols[i].max_new_tokens for i in idx)) for t, idx in batches]
+        t, n, full = rem[0]
+        b = max(1, int(full * self.factor(rem))) if t in SHRINKABLE else full
+        if b < full: self.shortened += n
+        return b
+
+# %% ../nbs/01d_engine.ipynb #tg000002
+KIT_BATCH = (1, 16)  # the batch sizes the starter kit allows per `batch_predict` call
+
+def kit_batch_size(n:int, # the recipe's `inference.batch_size`
+                  ) -> int:
+    "Questions per `batch_predict` call: `n` within the kit's `KIT_BATCH`."
+    return max(KIT_BATCH[0], min(KIT_BATCH[1], n))
+
+def hidden_questions(track:int, # track id
+                    ) -> int:
+    "The planner's estimate of a track's hidden-test questions: `kddcup24.plan.HIDDEN` for track 5, the others by their minutes."
+    from kddcup24.plan import HIDDEN
+    return round(HIDDEN * TRACKS[track].minutes / TRACKS[5].minutes)
+
+def call_limit(track:int, # track id (its time limit)
+               batch_size:int, # questions per `batch_predict` call
+              ) -> float:
+    "Seconds one `batch_predict` call may take: the track's limit shared evenly by the calls of its hidden test."
+    return TRACKS[track].minutes * 60 / math.ceil(hidden_questions(track) / batch_size)
 
 # %% ../nbs/01d_engine.ipynb #ca2aee1a
 def common_prefix(ids:list[list[int]], # token ids of a batch's prompts
@@ -353,6 +393,7 @@ class Engine:
         self.mc_bias = content_free_bias(self.model, tok) if self.debias else None
         self.timings = {}  # task type -> (questions, seconds)
         self.budgets = []  # (task type, max new tokens) of each batch run
+        self.guard = TimeGuard(None)  # started by each `predict`; its measured cost carries over
         self.context = min(context or self.cfg.max_context or 1 << 30, context_size(self.model, tok))
         self.truncated = 0  # questions cut in the middle to fit `context`
 
@@ -431,7 +472,7 @@ class Engine:
     def predict(self, questions:list[str], # `input_field`s
                 is_mc:list[bool], # multiple-choice flags
                 types:list[str]|None=None, # task types (default: routed)
-                time_limit:float|None=None, # seconds for the whole call (shortens generations)
+                time_limit:float|None=None, # seconds for the whole call (shortens generations; `self.guard` counts them)
                 progress=None, # a tqdm bar to advance, or None
                ) -> list[str]:
         "Answers for `questions`, in order."
@@ -455,15 +496,12 @@ class Engine:
         for t in TASK_TYPES:  # short answers first, so the guard has measurements before the long ones
             idx = sorted((i for i in range(len(questions)) if types[i] == t and not pols[i].options), key=lambda i: lens[i])
             batches += [(t, b) for b in token_batches(idx, lens, self.cfg.batch_size, self.cfg.max_batch_tokens)]
-        guard = TimeGuard(time_limit)
+        guard = self.guard.start(time_limit)
         for j, (t, idx) in enumerate(batches):
-            budget = max(pols[i].max_new_tokens for i in idx)
-            f = guard.factor([(tt, len(ii), max(pols[i].max_new_tokens for i in ii)) for tt, ii in batches[j:]])
-            if t in SHRINKABLE and f < 1: budget = max(1, int(budget * f))
-            t0 = time.perf_counter()
+            budget, t0 = guard.budget(batches[j:], pols), time.perf_counter()
             res = self._batch([ids[i] for i in idx], [pols[i] for i in idx], budget)
             dt = time.perf_counter() - t0
-            guard.record(len(idx), budget, dt); self.budgets.append((t, budget))
+            guard.record(len(idx), budget, dt, t); self.budgets.append((t, budget))
             n, s = self.timings.get(t, (0, 0.0)); self.timings[t] = (n + len(idx), s + dt)
             for i, (text, hit) in zip(idx, res): out[i] = finish(pols[i], text, hit)
             if progress is not None: progress.update(len(idx))

@@ -13,8 +13,8 @@ from .core import DISK_ERRNOS, DISK_HINT, atomic_write, check_writable, get_trac
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0
-__all__ = ['PIPELINE', 'PACKAGES', 'Stage', 'select_stages', 'package_versions', 'nbs_dir', 'recipe_changes', 'stage_failure',
-           'run_pipeline', 'add_cli']
+__all__ = ['PIPELINE', 'PACKAGES', 'Stage', 'select_stages', 'package_versions', 'preflight', 'nbs_dir', 'recipe_changes',
+           'stage_failure', 'run_pipeline', 'add_cli']
 
 # %% ../nbs/10_pipeline.ipynb #d386728e
 def _stages_done(*names):
@@ -57,6 +57,64 @@ def package_versions() -> dict:
     for p in PACKAGES:
         try: out[p] = metadata.version(p)
         except metadata.PackageNotFoundError: pass
+    return out
+
+# %% ../nbs/10_pipeline.ipynb #272e4994
+def _model_problem(name:str, # an embedded name, a model folder or a hub id
+                   hub, # callable(repo_id) -> bool: whether the hub has it (None: ask huggingface_hub)
+                  ) -> str|None:
+    "Why model `name` cannot be loaded, or None."
+    from kddcup24.models import EMBEDDED, package_dir
+    if name in EMBEDDED:
+        return None if package_dir(EMBEDDED[name]["package"]) else f"the embedded model {name} is not installed ({EMBEDDED[name]['pip']})"
+    p = Path(name).expanduser()
+    if p.exists(): return None if (p/"config.json").exists() else f"{p} is not a model folder (no config.json)"
+    if name.count("/") != 1: return f"{name} is neither a model folder, an embedded name, nor a hub id"
+    from huggingface_hub import try_to_load_from_cache
+    if isinstance(try_to_load_from_cache(name, "config.json"), str): return None  # already downloaded
+    ok = hub(name) if hub else _on_hub(name)
+    return None if ok else f"{name} is not in the local hub cache and the hub did not answer for it (offline? set HF_HOME, or give a folder)"
+
+def _on_hub(repo:str) -> bool:
+    "Whether the model hub answers for `repo` within 10 seconds."
+    from huggingface_hub import HfApi
+    try: HfApi().model_info(repo, timeout=10); return True
+    except Exception: return False
+
+def preflight(r, # the run's recipe
+              stages:list[Stage], # the stages to run (`select_stages`)
+              data_dir:str|Path|None, # the data folder (None: the public data, fetched into the cache)
+              pl:dict, # the plan (`kddcup24.plan.plan`): its disk column
+              runs:str|Path, # the folder the run folder goes in
+              hub=None, # callable(repo_id) -> bool standing in for the hub (tests); None: ask it
+             ) -> list[str]:
+    "What the selected stages need and cannot have, each naming its stage; empty when the run can start."
+    import shutil
+    from kddcup24.sources import PUBLIC, SOURCES
+    names, out, d = {s.name for s in stages if s.wanted(r)}, [], r.data
+    fetched = lambda path: any(k == path or k.startswith(path.rstrip("/") + "/") for k, (_, sha) in PUBLIC.items() if sha)
+    have = lambda path: bool(data_dir) and (Path(data_dir)/path).exists()
+    if names & {"data", "synthetic"}:
+        stage = "data" if "data" in names else "synthetic"
+        for s in ["shopbench", *d.sources]:
+            if s == "synthetic" or s.startswith("hub:"): continue  # made by the synthetic stage; loaded from the hub by the data stage
+            if s not in SOURCES: out.append(f"stage {stage}: data.sources lists {s!r}, which no code knows (known: {sorted(SOURCES)})"); continue
+            path = SOURCES[s]["path"]
+            if not (have(path) or (not data_dir and fetched(path)) or d.allow_missing):
+                where = f"not in the data folder {data_dir}" if data_dir else "no code fetches it (not pinned in kddcup24.sources.PUBLIC)"
+                out.append(f"stage {stage}: data.sources lists {s!r}: {path} is {where}; its public home: {SOURCES[s].get('home', '?')}")
+    models = {}
+    if "synthetic" in names: models[d.synthetic_writer or r.model.base] = "synthetic"
+    if names & {"train", "ensemble", "quantize"}: models.setdefault(r.model.base, min(names & {"train", "ensemble", "quantize"}, key=[s.name for s in PIPELINE].index))
+    for m, stage in models.items():
+        why = _model_problem(str(m), hub)
+        if why: out.append(f"stage {stage}: {why}")
+    need = sum(x.get("disk_gib", 0) for s in stages if s.name in names for x in pl["stages"] if x["stage"] in (s.rows or (s.name,)))
+    p = Path(runs).resolve()
+    while not p.exists(): p = p.parent
+    free = shutil.disk_usage(p).free / 2**30
+    # a folder that takes no file at all (read-only) is the run folder's own error, named when it is made
+    if need > free and os.access(p, os.W_OK): out.append(f"stages {', '.join(sorted(names))}: the plan writes ~{need:,.1f} GiB into {runs}, {free:,.1f} GiB are free there")
     return out
 
 # %% ../nbs/10_pipeline.ipynb #5fb43ab0
@@ -103,6 +161,9 @@ def run_pipeline(track:int, # track id 1-5
     print(planner.format_plan(pl), file=sys.stderr)
     if check_plan and not pl["fits"]:
         raise RuntimeError(f"the plan for {r.name} on {pl['hardware']} does not fit (above); choose other hardware or recipe, or pass --ignore-plan")
+    from kddcup24.core import runs_dir
+    bad = preflight(r, select_stages(stages), data_dir or os.environ.get("KDDCUP24_DATA"), pl, runs_dir())
+    if bad: raise RuntimeError("preflight: the run cannot finish, nothing was started:\n  " + "\n  ".join(bad))
     if not data_dir and not os.environ.get("KDDCUP24_DATA"):  # no data folder: the public data, fetched (and verified) into the cache
         from kddcup24.sources import fetch_data
         print("no data folder given (--data-dir, KDDCUP24_DATA): fetching the public data into the cache", file=sys.stderr)

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from .core import TRACKS, Recipe, as_recipe
+from .gpu import kv_bytes_per_token, padded_intermediate, train_processes
 from .sources import TRACK_MAP
 
 # %% auto #0
-__all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'HIDDEN', 'POOL', 'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW',
-           'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate', 'linear_params', 'detect_hardware', 'model_shape',
-           'recipe_problems', 'valid_questions', 'cpu_shares', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
+__all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'HIDDEN', 'POOL', 'AWQ_MIN', 'AWQ_PARAMS', 'AWQ_TFLOPS',
+           'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW', 'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate',
+           'linear_params', 'detect_hardware', 'model_shape', 'recipe_problems', 'valid_questions', 'cpu_shares',
+           'mixture_examples', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
 
 # %% ../nbs/01f_plan.ipynb #p005
 @dataclass(frozen=True)
@@ -77,7 +79,9 @@ HARDWARE: dict[str, Hardware] = _Profiles({"cpu": _cpu,
     "8xA100-80G": Hardware("8xA100-80G", 8, 80.0, True, 312.0, 2039.0, 1152.0, "AWS p4de.24xlarge (1152 GiB): the winners' training box;"
                            " A100 SXM 80 GB: 312 TFLOP/s dense bf16, 2039 GB/s HBM2e (NVIDIA A100 datasheet)"),
     "1xH100": Hardware("1xH100", 1, 79.6, True, 989.0, 3350.0, 225.0, "one H100 SXM 80 GB (81559 MiB visible): 989 TFLOP/s dense bf16,"
-                       " 3350 GB/s HBM3 (NVIDIA H100 datasheet); host 225 GiB, a typical 1-GPU cloud VM (assumed)")})
+                       " 3350 GB/s HBM3 (NVIDIA H100 datasheet); host 225 GiB, a typical 1-GPU cloud VM (assumed)"),
+    "1xH200": Hardware("1xH200", 1, 139.8, True, 989.0, 4800.0, 128.0, "one H200 SXM 141 GB (139.8 GiB visible): 989 TFLOP/s dense bf16,"
+                       " 4800 GB/s HBM3e (NVIDIA H200 datasheet); host 128 GiB, the machine `tools/gpu_check.sh` runs on")})
 
 # %% ../nbs/01f_plan.ipynb #p007
 def detect_hardware() -> str:
@@ -124,6 +128,7 @@ def _shape(base:str) -> dict:
                 embed_params=emb.weight.numel() + (0 if tied or head is None else head.weight.numel()), tied=tied,
                 hidden=cfg.hidden_size, layers=cfg.num_hidden_layers, heads=heads, kv_heads=getattr(cfg, "num_key_value_heads", heads),
                 head_dim=getattr(cfg, "head_dim", None) or cfg.hidden_size // heads, vocab=cfg.vocab_size, intermediate=cfg.intermediate_size,
+                context=getattr(cfg, "max_position_embeddings", 0),
                 linear_shapes=[(x.in_features, x.out_features) for x in dec.layers[0].modules() if isinstance(x, torch.nn.Linear)],
                 device="+".join(sorted({p.device.type for p in m.parameters()})), folder=str(folder) if folder else None)
 
@@ -160,6 +165,7 @@ def valid_questions(r:Recipe) -> int:
     n = d.valid_per_task * sum(r.track == 5 or r.track in tr for tr, _ in TRACK_MAP.values())
     return min(n, d.valid_size) if d.valid_size else n
 
+AWQ_MIN, AWQ_PARAMS, AWQ_TFLOPS = 30.0, 8.03e9, 312.0  # llm-compressor's runtime guide: AWQ ~30 min, Meta-Llama-3-8B-Instruct, one A100 (bf16 peak)
 PROMPT_KV, PROMPT_MEAN, SYNTH_NEW, AWQ_GRID, DISK_GBS = 1024, 256, 300, 20, 1.0  # KV tokens per prompt; mean prompt; new tokens per
 # synthetic question; AWQ scale-search grid points (each a calibration forward); disk GB/s for the streaming merge (assumed)
 MIX = {"multiple-choice": 52, "generation": 17, "retrieval": 15, "named_entity_recognition": 8, "ranking": 4}  # types of the 96 dev questions
@@ -189,7 +195,7 @@ def _row(stage, hw, device, dtype, backend, processes, gpu:dict, host:dict, minu
     if hw.n_gpus and g > cap: why.append(f"{parts(gpu)} = {g:.1f} GiB per GPU exceeds the {cap:.1f} GiB usable on {hw.name} by {g - cap:.1f} GiB{hint}")
     if h > hw.host_gib: why.append(f"{parts(host)} = {h:.1f} GiB of host RAM exceeds {hw.name}'s {hw.host_gib:.0f} GiB by {h - hw.host_gib:.1f} GiB")
     return dict(stage=stage, device=device, dtype=dtype, backend=backend, processes=processes, gpu_gib=round(g, 1),
-                host_gib=round(h, 1), minutes=round(minutes, 1), fits=not why, why="; ".join(why))
+                host_gib=round(h, 1), minutes=round(minutes, 1), fits=not why, why="; ".join(why), note="")
 
 def _join(stage, *rows):
     "Stages made of steps run one after another: peak memory, summed minutes, every reason."
@@ -216,11 +222,16 @@ def _answer(stage, r, s, hw, n, weights, dtype, new=None, extra=None, why=()):
         tp = c.tensor_parallel_size
         if hw.n_gpus < tp: why.append(f"vLLM tensor parallel {tp} needs {tp} GPUs, {hw.name} has {hw.n_gpus}")
         if s["heads"] % tp: why.append(f"{s['heads']} attention heads do not split over tensor parallel {tp}")
+        # vLLM starts only if the memory left after the weights holds one sequence of `max_model_len` tokens (the model's own
+        # context when unset: 32,768 for Qwen2); what is left beyond the weights is KV cache, and sets how many run at once
+        ctx, per_tok = c.max_model_len or s["context"], kv_bytes_per_token(s["layers"], s["kv_heads"], s["head_dim"], tp)
         gpu = {"weights": weights / tp / GiB, **{k: v / tp / GiB for k, v in extra.items()},
-               "KV cache": kv_tok * batch * seq / min(tp, s["kv_heads"]) / GiB, "overhead": 1.5}
+               f"KV cache ({ctx:,} tokens)": ctx * per_tok / GiB, "overhead": 1.5}
         cap = c.gpu_memory_utilization * hw.gpu_gib
-        room = int((cap - sum(gpu.values()) + gpu["KV cache"]) // (gpu["KV cache"] / batch))
-        hint = f" (inference.batch_size {room} would fit)" if 1 <= room < batch else ""
+        left = (cap - sum(gpu.values()) + ctx * per_tok / GiB) * GiB  # bytes of KV cache vLLM will have
+        batch = max(1, min(batch, c.max_num_seqs or batch, int(left // (seq * per_tok))))  # sequences decoded at once
+        hint = f"; inference.max_model_len {ctx:,} sizes it: {left / GiB:.1f} GiB are left for KV cache" if 0 < left < ctx * per_tok else ""
+        note = f"max_model_len {ctx:,}: {left / GiB:.1f} GiB of KV cache per GPU, {batch} sequence{'s' if batch > 1 else ''} at once" if left >= ctx * per_tok else ""
         host, device, procs = {"vLLM workers": 4.0 * tp}, _gpus(tp), tp
     else:
         tp, cap, hint = 1, None, ""
@@ -231,30 +242,41 @@ def _answer(stage, r, s, hw, n, weights, dtype, new=None, extra=None, why=()):
     pre, dec = (1.0, BW_EFF) if hw.n_gpus else (cpu_shares()["prefill"], cpu_shares()["decode"])
     step = weights / tp / (hw.mem_bw_gbs * 1e9 * dec)
     secs = 2 * s["params"] * n * PROMPT_MEAN / (tp * _flops(hw) * pre) + n * new / batch * step
-    return _row(stage, hw, device, dtype, c.backend, procs, gpu, host, secs / 60, cap, why, hint)
+    row = _row(stage, hw, device, dtype, c.backend, procs, gpu, host, secs / 60, cap, why, hint)
+    return dict(row, note=note) if c.backend == "vllm" and hw.n_gpus and note else row
+
+def mixture_examples(r:Recipe) -> int|None:
+    "Training records in the run's mixture once the data stage has built it (`runs/<name>/data/card.json`), else None."
+    from kddcup24.core import runs_dir
+    p = runs_dir(r.name)/"data"/"card.json"
+    try: return int(json.loads(p.read_text(encoding="utf-8"))["train"]["total"])
+    except (OSError, ValueError, KeyError, TypeError): return None
 
 def _train(r, s, hw):
-    "LoRA SFT with TRL: every GPU a data-parallel rank holding the whole base."
-    t, l, on_gpu, procs = r.train, r.lora, hw.n_gpus > 0, max(hw.n_gpus, 1)
+    "LoRA SFT with TRL: one process, or the recipe's accelerate launch (`train.launch`, `train.processes`) of data-parallel ranks."
+    t, l, on_gpu = r.train, r.lora, hw.n_gpus > 0
     why = [] if on_gpu or not l.load_in_4bit else [f"QLoRA needs a CUDA GPU and bitsandbytes, {hw.name} has none"]
+    try: procs = train_processes(t.launch, t.processes, hw.n_gpus)  # what `kddcup24 train` and the pipeline launch (notebook 04)
+    except ValueError as e: procs, why = 1, why + [str(e)]
+    shard = procs if t.launch in ("zero3", "fsdp") else 1  # ZeRO-3 and FSDP split the base, the adapter and its optimizer state
     ab = 2 if l.load_in_4bit else _nbytes(r.model.dtype)  # bytes per activation value
     base = (s["linear_params"] * 4.127 / 8 + (s["params"] - s["linear_params"]) * 2) if l.load_in_4bit else s["params"] * ab  # NF4+DQ: 4.127 bits
     dtype = ("nf4+" + ("bf16" if hw.bf16 else "fp16") if l.load_in_4bit else "float16" if on_gpu and r.model.dtype == "bfloat16" and not hw.bf16
              else r.model.dtype)
     b, L, h, layers = t.batch_size, t.max_length, s["hidden"], s["layers"]
     act = (layers * b * L * h * ab + 34 * b * L * h * ab / 2) if t.gradient_checkpointing else 34 * b * L * h * layers * ab / 2
-    parts = {"base": base / GiB, "LoRA+grads+Adam": _lora(s, l.r) * 16 / GiB, "activations": act / GiB,
+    parts = {"base": base / shard / GiB, "LoRA+grads+Adam": _lora(s, l.r) * 16 / shard / GiB, "activations": act / GiB,
              "logits": b * L * s["vocab"] * 8 / GiB, "overhead": 2.0 if on_gpu else 1.0}
-    hint, sharded = "", sum(parts.values()) - (parts["base"] + parts["LoRA+grads+Adam"]) * (1 - 1 / procs)
-    if on_gpu and procs > 1 and sum(parts.values()) > hw.gpu_gib:
-        hint = f"; a ZeRO-3/FSDP launch (kddcup24 train --launch zero3|fsdp) shards it to {sharded:.1f} GiB per GPU" + ("" if sharded <= hw.gpu_gib else ", still too much")
+    hint, sharded = "", sum(parts.values()) - (parts["base"] + parts["LoRA+grads+Adam"]) * (1 - 1 / max(hw.n_gpus, 1))
+    if on_gpu and shard == 1 and hw.n_gpus > 1 and sum(parts.values()) > hw.gpu_gib:
+        hint = f"; train.launch: zero3 or fsdp shards it to {sharded:.1f} GiB per GPU" + ("" if sharded <= hw.gpu_gib else ", still too much")
     gpu, host = (parts, {"ranks loading shards": procs * (4 + min(5e9, s["params"] * 2) / GiB)}) if on_gpu else ({}, parts)
-    ex = (r.data.size or POOL) * t.epochs if t.max_steps <= 0 else t.max_steps * b * t.grad_accum * procs
+    ex = (mixture_examples(r) or r.data.size or POOL) * t.epochs if t.max_steps <= 0 else t.max_steps * b * t.grad_accum * procs
     if on_gpu: mins = (8 if l.load_in_4bit else 6) * s["params"] * ex * min(L, 512) / 2 / (procs * _flops(hw)) / 60
     else:  # `cpu`: `train_limit`'s 4 FLOPs per weight and token (frozen weights get no weight gradient; the head left to the answer
         # positions; `linear_params` counts the decoder's) at the share of it the trainer reached here (`cpu_shares`)
         mins = 4 * s["linear_params"] * ex * min(L, 512) / 2 / (_flops(hw) * cpu_shares()["train"]) / 60
-    return _row("train", hw, _gpus(procs) if on_gpu else "cpu", dtype, "trl", procs, gpu, host,
+    return _row("train", hw, _gpus(procs) if on_gpu else "cpu", dtype, f"trl ({t.launch} x{procs})" if procs > 1 else "trl", procs, gpu, host,
                 min(mins, t.max_minutes) if t.max_minutes > 0 else mins, why=why, hint=hint)
 
 # %% ../nbs/01f_plan.ipynb #p018
@@ -295,14 +317,25 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
     work = {"layer + its search copy": 2 * layer / GiB, "calibration activations (in, out, trial)": 3 * tok * s["hidden"] * 2 / GiB,
             "MLP activations": tok * s["intermediate"] * 2 / GiB, "overhead": 1.0}
     held = {"merged model": w / GiB, "cached activations": tok * s["hidden"] * 2 / GiB, "process": 4.0}
-    bad = [f"quant.group_size={q.group_size} does not divide in_features {i}" for i in sorted({i for i, _ in s["linear_shapes"]}) if i % q.group_size][:1]
-    awq = _row("awq", hw, "cuda:0" if on_gpu else "cpu", d16 if on_gpu else r.model.dtype, "llm-compressor", 1, work if on_gpu else {},
-               held if on_gpu else {**held, **work}, (2 * s["params"] * tok * AWQ_GRID / _flops(hw)) / 60, why=bad)
+    # vLLM splits down_proj's inputs over the GPUs: the quantize stage pads the MLPs so each piece holds whole groups (notebook 06)
+    tp = c.tensor_parallel_size if c.backend == "vllm" else 1
+    pad = padded_intermediate(s["intermediate"], tp, q.group_size)
+    ins = {i for i, _ in s["linear_shapes"] if i != s["intermediate"]} | {pad // tp}  # in_features of each GPU's piece
+    bad = [f"quant.group_size={q.group_size} does not divide in_features {i}" for i in sorted(ins) if i % q.group_size][:1]
+    padding = "" if tp == 1 else (f"MLPs padded {s['intermediate']:,} -> {pad:,} so each of {tp} GPUs holds whole groups of {q.group_size}"
+                                  if pad != s["intermediate"] else f"MLP {s['intermediate']:,} splits over {tp} GPUs into whole groups of {q.group_size}")
+    # GPU: llm-compressor's published rate, AWQ (weights only) ~30 min for Meta-Llama-3-8B-Instruct on one A100 (its runtime guide),
+    # scaled by parameters and by the GPU's bf16 peak; the CPU: the scale search's FLOPs at the measured rate
+    mins = AWQ_MIN * s["params"] / AWQ_PARAMS * AWQ_TFLOPS / hw.tflops if on_gpu else 2 * s["params"] * tok * AWQ_GRID / _flops(hw) / 60
+    awq = dict(_row("awq", hw, "cuda:0" if on_gpu else "cpu", d16 if on_gpu else r.model.dtype, "llm-compressor", 1, work if on_gpu else {},
+                    held if on_gpu else {**held, **work}, mins, why=bad), note=padding)
     v = c.backend == "vllm"; qw, qd = (_awq(r.quant, s) if v else w), f"int{q.bits}"  # transformers decompresses the folder to dense weights
-    st.append(_join("quantize", awq, _answer("quantize", r, s, hw, scored, qw, qd)))
+    qa = _answer("quantize", r, s, hw, scored, qw, qd)
+    st.append(dict(_join("quantize", awq, qa), note="; ".join(filter(None, [padding, qa.get("note")]))))
     v = v and hw.n_gpus > 0  # the hidden test's time limit is a GPU box's; on CPU the stage only reports (the quantize stage scored the folder)
     t = TRACKS[r.track]; n = round(HIDDEN * t.minutes / TRACKS[5].minutes) if v else 0
     ev = _answer("evaluate", r, s, hw, n, qw, qd)
+    if v: ev["note"] = "; ".join(filter(None, [ev.get("note"), padding]))
     late = v and ev["minutes"] > t.minutes and f"answering ~{n:,} hidden-test questions takes ~{ev['minutes']:.0f} min, over track {t.id}'s limit"
     st.append(ev if not late else dict(ev, fits=False, why="; ".join(filter(None, [ev["why"], f"{late} of {t.minutes} min by {ev['minutes'] - t.minutes:.0f} min"]))))
     # bytes each stage leaves in the run folder: ~2 KB a record or prediction; a checkpoint is the adapter and its two Adam
@@ -325,6 +358,7 @@ def format_plan(p:dict, # a `plan`
     for x in p["stages"]:
         out.append(f"{x['stage']:<10} {x['device']:<14} {x['dtype']:<22} {x['backend']:<14} {x['processes']:>5} {x['gpu_gib']:>8.1f} "
                    f"{x['host_gib']:>9.1f} {x.get('disk_gib', 0):>9.2f} {x['minutes']:>8.1f}  {'yes' if x['fits'] else 'NO'}")
+    out += [f"  {x['stage']}: {x['note']}" for x in p["stages"] if x.get("note")]
     out += [f"  {x['stage']}: {x['why']}" for x in p["stages"] if x["why"]]
     out.append("fits" if p["fits"] else "does not fit")
     return "\n".join(out)
@@ -342,7 +376,7 @@ def add_cli(sub):
     p = sub.add_parser("plan", help="per stage: device, memory, minutes, and whether it fits the hardware")
     p.add_argument("--track", type=int, required=True)
     p.add_argument("--recipe", default=None, help="recipe name or YAML (default track{N})")
-    p.add_argument("--hardware", default=None, help="a profile (cpu, 1xT4, 4xT4, 8xA100-80G, 1xH100; default: this machine)")
+    p.add_argument("--hardware", default=None, help="a profile (cpu, 1xT4, 4xT4, 8xA100-80G, 1xH100, 1xH200; default: this machine)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import contextlib, time
 from pathlib import Path
 from .core import as_recipe, atomic_dir
+from .gpu import padded_intermediate
 from .run import ModelRef, eval_sets, load_mixture, read_metrics, run_folder, run_lock, score, update_metrics
 
 # %% auto #0
-__all__ = ['cpu_safe_calibration', 'calibration_texts', 'awq_recipe', 'quantize_awq', 'dir_size_mb', 'timed_eval', 'run_quantize',
-           'add_cli', 'quantize_autoawq']
+__all__ = ['cpu_safe_calibration', 'pad_mlp', 'calibration_texts', 'awq_recipe', 'quantize_awq', 'dir_size_mb', 'timed_eval',
+           'run_quantize', 'add_cli', 'quantize_autoawq']
 
 # %% ../nbs/06_quantize.ipynb #7647103c
 @contextlib.contextmanager
@@ -24,6 +25,30 @@ def cpu_safe_calibration():
     IntermediatesCache.pin_memory = lambda self, *a, **k: None
     try: yield
     finally: IntermediatesCache.pin_memory = orig
+
+# %% ../nbs/06_quantize.ipynb #be0fef6a
+def pad_mlp(model, # a causal LM whose decoder layers have `mlp.gate_proj`, `mlp.up_proj`, `mlp.down_proj` (Qwen2, Llama, Mistral)
+            size:int, # the new intermediate size, at least the current one
+           ):
+    "Pad every MLP's intermediate dimension to `size` with zero rows (gate, up) and zero columns (down); outputs are unchanged."
+    import torch
+    old = model.config.intermediate_size
+    if size < old: raise ValueError(f"pad_mlp: {size} is below the intermediate size {old}")
+    if size == old: return model
+    def grown(lin, rows:bool):
+        w = lin.weight.data
+        new = torch.nn.Linear(lin.in_features if rows else size, size if rows else lin.out_features, bias=lin.bias is not None,
+                              dtype=w.dtype, device=w.device)
+        with torch.no_grad():
+            new.weight.zero_(); (new.weight[:old] if rows else new.weight[:, :old]).copy_(w)
+            if lin.bias is not None: new.bias.zero_(); (new.bias[:old] if rows else new.bias).copy_(lin.bias)
+        return new
+    for layer in model.model.layers:
+        m = layer.mlp
+        m.gate_proj, m.up_proj, m.down_proj = grown(m.gate_proj, True), grown(m.up_proj, True), grown(m.down_proj, False)
+        if hasattr(m, "intermediate_size"): m.intermediate_size = size
+    model.config.intermediate_size, model.config.intermediate_size_unpadded = size, old
+    return model
 
 # %% ../nbs/06_quantize.ipynb #2dbf7d49
 def calibration_texts(recs:list[dict], # ShopBench records (a training mixture)
@@ -60,6 +85,7 @@ def quantize_awq(model_dir:str|Path, # merged model folder (or any model `load_m
                  bits:int=4, group_size:int=128, zero_point:bool=True, ignore:list=("lm_head",),
                  max_seq_length:int=512, # calibration truncation
                  dtype:str="float32", # the dtype the model is held in on the host (bfloat16 for a GPU recipe: never fp32 for a 72B)
+                 tensor_parallel:int=1, # GPUs vLLM will split it over: MLPs are padded so each piece holds whole groups
                 ) -> Path:
     "AWQ-quantize a model with llm-compressor and save it in compressed-tensors format."
     from datasets import Dataset
@@ -67,12 +93,23 @@ def quantize_awq(model_dir:str|Path, # merged model folder (or any model `load_m
     from kddcup24.models import load_model
     # the model stays on the host; llm-compressor's sequential pipeline onloads one decoder layer at a time to the GPU, if any
     model, tok = load_model(model_dir, dtype=dtype)
+    pad_mlp(model, padded_intermediate(model.config.intermediate_size, tensor_parallel, group_size))
     ds = Dataset.from_dict(tok(texts, truncation=True, max_length=max_seq_length))
     with cpu_safe_calibration():
         oneshot(model=model, dataset=ds, recipe=awq_recipe(bits, group_size, zero_point, ignore),
                 num_calibration_samples=len(texts), max_seq_length=max_seq_length, pipeline="sequential")
-    with atomic_dir(out) as tmp: model.save_pretrained(tmp, save_compressed=True); tok.save_pretrained(tmp)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp, save_compressed=True); tok.save_pretrained(tmp)
+        _keep_padding(tmp/"config.json", model.config)
     return Path(out)
+
+def _keep_padding(path:Path, cfg):
+    "Write the padded MLP size back into a saved config.json: llm-compressor re-saves the source model's config over it."
+    import json
+    if not hasattr(cfg, "intermediate_size_unpadded"): return
+    d = json.loads(path.read_text(encoding="utf-8"))
+    d.update(intermediate_size=cfg.intermediate_size, intermediate_size_unpadded=cfg.intermediate_size_unpadded)
+    path.write_text(json.dumps(d, indent=2), encoding="utf-8")
 
 def dir_size_mb(d:str|Path) -> float:
     "Size of the weight files in a model folder, in MB."
@@ -105,7 +142,8 @@ def run_quantize(track:int, # track id 1-5
     if not merged: raise FileNotFoundError(f"track {track}: no merged model in {rd/'metrics.json'}; run `kddcup24 ensemble` first")
     texts = calibration_texts(load_mixture(rd/"data")[0], load_tokenizer(merged), n=qc.calibration_samples)
     out = rd/"awq"
-    if method == "awq": quantize_awq(merged, out, texts, bits, group_size, qc.zero_point, qc.ignore, qc.max_seq_length, rc.model.dtype)
+    tp = rc.inference.tensor_parallel_size if rc.inference.backend == "vllm" else 1
+    if method == "awq": quantize_awq(merged, out, texts, bits, group_size, qc.zero_point, qc.ignore, qc.max_seq_length, rc.model.dtype, tp)
     elif method == "autoawq": quantize_autoawq(merged, out, texts, bits, group_size, qc.zero_point)
     else: raise ValueError(f"unknown quantization method {method!r}: awq | autoawq")
     sets = eval_sets(track, rd, data_dir, limit or rc.inference.eval_limit)

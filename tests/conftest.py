@@ -4,6 +4,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "registry: needs the package registry (CI has it); `-m 'not registry'` leaves these out")
+
 def shared(sub: str) -> Path:
     "A folder of ../shared (overridable by env); required in CI, else the test is skipped."
     env = {"data": "KDDCUP24_DATA", "fixtures": "KDDCUP24_FIXTURES"}[sub]

@@ -74,4 +74,4 @@ def test_50k_prompt_is_truncated_and_counted(sub):
     prompts = [q, "Describe a leash.\nOutput: "]
     out = sub.batch_predict({"prompt": prompts}, True)
     answers_parse(prompts, True, out)
-    assert out[0] in ("0", "1", "2") and sub.stats == {"truncated": n + 2, "fallbacks": 0}
+    assert out[0] in ("0", "1", "2") and sub.stats == {"truncated": n + 2, "fallbacks": 0, "shortened": 0}

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 from conftest import ROOT
 
-FOUNDATION = {"core", "shopbench", "models", "baseline", "prompts", "engine", "run", "plan", "sources"}
+FOUNDATION = {"core", "shopbench", "models", "baseline", "prompts", "engine", "run", "plan", "sources", "gpu"}
 STAGES = {"data", "synthetic", "train", "ensemble", "quantize", "serving", "submission", "report"}
 RUNNERS = {"cli", "pipeline", "docs"}
 EXCEPTIONS = {("run", "serving")}  # the run module dispatches `inference.backend: vllm` to the serving chapter's backend

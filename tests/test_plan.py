@@ -41,9 +41,14 @@ def test_track5_gpu_fits_the_winners_training_box():
     assert all(x["backend"] == "vllm" for x in p["stages"] if x["stage"] in ANSWERING)
     fp32_72b = P.model_shape("Qwen/Qwen2-72B-Instruct")["params"] * 4 / 2**30
     assert all(x["host_gib"] < fp32_72b for x in p["stages"])  # never the 72B model in fp32 on the host
-    assert all(set(x) == {"stage", "device", "dtype", "backend", "processes", "gpu_gib", "host_gib", "disk_gib", "minutes", "fits", "why"} and x["why"] == ""
+    assert all(set(x) == {"stage", "device", "dtype", "backend", "processes", "gpu_gib", "host_gib", "disk_gib", "minutes", "fits", "why", "note"} and x["why"] == ""
                for x in p["stages"])
     assert {x["stage"]: x["dtype"] for x in p["stages"]}["train"] == "nf4+bf16→bfloat16"  # QLoRA training, then its scoring pass on vLLM
+    tr = {x["stage"]: x for x in p["stages"]}["train"]  # issue 33: the recipe's launch, one rank per GPU
+    assert (tr["processes"], tr["backend"], tr["device"]) == (8, "trl (ddp x8)", "cuda:0-7")
+    code, out = run_cli("--track", "5", "--recipe", "track5-gpu", "--hardware", "4xT4", "--json")
+    ev = {x["stage"]: x for x in json.loads(out)["stages"]}["evaluate"]
+    assert ev["fits"] and "max_model_len 3,072" in ev["note"] and "29,568 -> 29,696" in ev["note"], ev
     assert "track5-gpu" in P.format_plan(p) and P.format_plan(p).endswith("fits")
 
 def test_track5_gpu_on_one_t4_does_not_fit_and_the_cli_exits_1():
@@ -57,7 +62,9 @@ def test_track5_gpu_on_one_t4_does_not_fit_and_the_cli_exits_1():
 def test_four_t4_names_the_shortfalls():
     p = P.plan("track5-gpu", "4xT4")
     st = {x["stage"]: x for x in p["stages"]}
-    assert not p["fits"] and "ZeRO-3/FSDP" in st["train"]["why"] and "inference.batch_size" in st["evaluate"]["why"]
+    assert not p["fits"] and "train.launch: zero3 or fsdp shards it" in st["train"]["why"]
+    # issue 33: the AWQ model answers on the four T4s at the recipe's max_model_len, with its MLPs padded for tensor parallel 4
+    assert st["evaluate"]["fits"] and "max_model_len 3,072" in st["evaluate"]["note"] and "29,568 -> 29,696" in st["evaluate"]["note"]
 
 def test_track5_cpu_fits_this_machine():
     p = P.plan(load_recipe("track5"), "cpu")

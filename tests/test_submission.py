@@ -7,6 +7,7 @@ from conftest import shared
 from kddcup24.core import load_recipe, recipe_dict
 from kddcup24.models import tiny_qwen2
 from kddcup24.run import update_metrics
+from kddcup24.engine import call_limit
 
 KD = str(Path(sys.executable).parent/"kddcup24")
 
@@ -49,6 +50,7 @@ def test_submission_runs_under_the_kit_harness(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     sub = tmp_path/"sub"
     assert json.loads((sub/"aicrowd.json").read_text())["challenge_id"] == "amazon-kdd-cup-24-all-around"
+    assert f"TIME_LIMIT = {call_limit(5, 16)!r}  #" in (sub/"models"/"user_config.py").read_text()  # track 5's limit, per call
 
     dev = shared("data")/"shopbench"/"development.json"
     (sub/"harness.py").write_text(HARNESS)
@@ -63,3 +65,33 @@ def test_submission_runs_under_the_kit_harness(tmp_path):
     assert kit.keys() == ours.keys()
     diff = {k: (kit[k], ours[k]) for k in kit if abs(kit[k] - ours[k]) > 1e-6}
     assert not diff, diff
+
+
+# Issue 33: the submission keeps a time limit. A fresh process imports the folder's `UserModel` as the kit does and sends three
+# calls of generation prompts; the engine's time guard measures the cost on the first and, with no time left, cuts the others.
+PROBE = '''
+import json
+from models.user_config import TIME_LIMIT, UserModel
+model = UserModel()
+gen = {"prompt": ["Instructions: Describe a toggle switch.\\nOutput: ", "Instructions: Describe a dog leash.\\nOutput: "]}
+out = [model.batch_predict(gen, False) for _ in range(3)]
+print(json.dumps({"limit": TIME_LIMIT, "stats": model.model.stats, "budgets": model.model.engine.budgets, "answers": out}))
+'''
+
+
+def test_submission_time_limit_cuts_and_counts(tmp_path):
+    rd = tmp_path/"runs"/"track2"; rd.mkdir(parents=True)
+    r2 = load_recipe("track2")
+    (rd/"recipe.yaml").write_text(yaml.safe_dump(recipe_dict(r2)))
+    update_metrics(rd, model_dir=("merged", tiny_qwen2(rd/"merged")))
+    r = subprocess.run([KD, "submission", "--run", str(rd), "--out", str(tmp_path/"sub"), "--time-limit", "1e-9"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    sub = tmp_path/"sub"
+    (sub/"probe.py").write_text(PROBE)
+    p = subprocess.run([sys.executable, "probe.py"], cwd=sub, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["limit"] == 1e-9
+    assert res["budgets"] == [["generation", r2.inference.max_new_tokens["generation"]], ["generation", 1], ["generation", 1]], res
+    assert res["stats"] == {"truncated": 0, "fallbacks": 0, "shortened": 4}, res  # two calls of two prompts cut
+    assert all(isinstance(a, str) for o in res["answers"] for a in o) and res["answers"][1] == res["answers"][2], res

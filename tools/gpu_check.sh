@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# GPU smoke check of the pipeline (QLoRA load, SFT, adapter averaging + wise-ft, AWQ, engine) on a tiny random Qwen2.
+# GPU check of the pipeline's own stage functions on a random Qwen2-7B built on the GPU (tools/gpu_check.py): QLoRA load,
+# TRL steps with a checkpoint saved and resumed, the ensemble merge (average_lora + merge_lora), wise-ft, AWQ with the MLP
+# padded for tensor parallel 4; each step's seconds and peak GPU memory beside the plan's estimate for 1xH200.
 #
 #   bash tools/gpu_check.sh --fetch          # on a machine with PyPI: the wheels the GPU machine lacks, into .whl/
 #   bash tools/gpu_check.sh [ARGS...]        # on the GPU machine (no network): install .whl/ into a throwaway venv
-#                                            # and run tools/gpu_check.py ARGS... (default --device cuda)
+#                                            # and run tools/gpu_check.py ARGS... (default --device cuda --scale 7b)
 #
 # The GPU machine is assumed to have Python 3.12 with torch (CUDA), transformers, peft, accelerate and their usual
 # company (numpy, pyarrow, pandas, requests, psutil, pillow, xxhash, scipy, click, sentencepiece, protobuf, ...).
 # What it lacks travels as wheels in .whl/ (git-ignored), 64 MiB at most in all.
+# On --device cuda (the default) the results go to kddcup24/measured/gpu-check.json (the measurement format: command,
+# git_commit, machine) and a copy, with the log, to $GPU_CHECK_OUT.
 # Environment: GPU_CHECK_PYVER (wheels' Python, default 3.12), GPU_CHECK_WHEELS (default .whl), GPU_CHECK_VENV
-# (default /tmp/kddcup24-gpu-check/venv), GPU_CHECK_TIMEOUT (seconds for gpu_check.py, default 420),
-# GPU_CHECK_OUT (folder for gpu_check.json and the log, default the work folder), PYTHON (default python3).
+# (default /tmp/kddcup24-gpu-check/venv), GPU_CHECK_TIMEOUT (hard limit in seconds for gpu_check.py, default 510: with the
+# install, 9 minutes; gpu_check.py gets it less 20 s as --budget and ends its steps there itself), GPU_CHECK_AWQ_RESERVE
+# (seconds the 7B's AWQ must have left, else it runs on the small scale; default 240), GPU_CHECK_COMMIT (the commit
+# checked, default `git rev-parse HEAD` where .git exists), GPU_CHECK_OUT (folder for the log and a copy of the JSON,
+# default the work folder), PYTHON (default python3).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WHL=${GPU_CHECK_WHEELS:-$ROOT/.whl}
@@ -23,7 +30,7 @@ BUDGET_MIB=64
 #  - trl, datasets (+ dill, multiprocess; pyarrow/pandas/xxhash are on the GPU machine) - SFT
 #  - llmcompressor, compressed-tensors, loguru, pydantic (+ core, annotated-types, typing-inspection,
 #    typing-extensions >= 4.16 which pydantic needs) - AWQ, and loading the AWQ folder in transformers
-#  - mergekit, immutables - wise-ft (small; without them gpu_check.py falls back to kddcup24.run.interpolate)
+#  - mergekit, immutables - wise-ft (`kddcup24.ensemble.wise_ft`)
 # Not fetched: auto-round (llmcompressor's metadata asks for it, but neither `import llmcompressor` nor the AWQ
 # oneshot imports it).
 WHEELS=(
@@ -61,7 +68,7 @@ shopt -s nullglob; wheels=("$WHL"/*.whl); shopt -u nullglob
 VENV=${GPU_CHECK_VENV:-/tmp/kddcup24-gpu-check/venv}
 WORK=$(dirname "$VENV")/work
 OUTDIR=${GPU_CHECK_OUT:-$WORK}
-rm -rf "$VENV" "$WORK"; mkdir -p "$(dirname "$VENV")" "$WORK" "$OUTDIR"
+rm -rf "$VENV" "$WORK" /dev/shm/kddcup24-gpu-check; mkdir -p "$(dirname "$VENV")" "$WORK" "$OUTDIR"
 T0=$(date +%s)
 # --without-pip: the base interpreter may lack ensurepip; the calling Python's pip installs into the venv instead
 "$PY" -m venv --system-site-packages --without-pip "$VENV"
@@ -80,12 +87,21 @@ fi
 echo "installed ${#wheels[@]} wheels into $VENV in $(( $(date +%s) - T0 )) s"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
        TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false WANDB_DISABLED=true
+TIMEOUT=${GPU_CHECK_TIMEOUT:-510}
+export GPU_CHECK_COMMIT=${GPU_CHECK_COMMIT:-$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || true)}
+export GPU_CHECK_COMMAND="bash tools/gpu_check.sh${*:+ $*}"
 args=("$@"); [[ " $* " == *" --device "* ]] || args=(--device cuda "${args[@]}")
+[[ " $* " == *" --budget "* ]] || args=(--budget "$((TIMEOUT - 20))" "${args[@]}")
+if [[ " ${args[*]} " == *" --device cpu "* ]]; then JSON=$OUTDIR/gpu-check.json; else JSON=$ROOT/kddcup24/measured/gpu-check.json; fi
+[ -n "$GPU_CHECK_COMMIT" ] || echo "warning: no git commit (no .git here): set GPU_CHECK_COMMIT=<sha> so $JSON names it" >&2
 set +e
-timeout --kill-after=15 "${GPU_CHECK_TIMEOUT:-420}" "$VENV/bin/python" "$ROOT/tools/gpu_check.py" --workdir "$WORK" \
-        --json "$OUTDIR/gpu_check.json" "${args[@]}" 2>&1 | tee "$OUTDIR/gpu_check.log"
+# --json first: one in ARGS wins
+timeout --kill-after=15 "$TIMEOUT" "$VENV/bin/python" "$ROOT/tools/gpu_check.py" --workdir "$WORK" --json "$JSON" \
+        "${args[@]}" 2>&1 | tee "$OUTDIR/gpu_check.log"
 rc=${PIPESTATUS[0]}
 set -e
-if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then echo "FAILED: gpu_check.py ran past ${GPU_CHECK_TIMEOUT:-420} s" >&2; fi
-echo "gpu_check: exit $rc after $(( $(date +%s) - T0 )) s in all"
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then echo "FAILED: gpu_check.py ran past ${TIMEOUT} s" >&2; fi
+for a in "${args[@]}"; do [ "${prev:-}" = --json ] && JSON=$a; prev=$a; done
+if [ -f "$JSON" ] && [ "$(cd "$(dirname "$JSON")" && pwd)/$(basename "$JSON")" != "$OUTDIR/gpu-check.json" ]; then cp "$JSON" "$OUTDIR/gpu-check.json"; fi
+echo "gpu_check: exit $rc after $(( $(date +%s) - T0 )) s in all; results in $JSON${OUTDIR:+ (copy and log in $OUTDIR)}"
 exit "$rc"

@@ -14,8 +14,13 @@ def main(out):
         texts = [tok.apply_chat_template([{"role": "user", "content": f"Question {i}: which product fits a {w}?"},
                                           {"role": "assistant", "content": f"The {w} one, number {i}."}], tokenize=False)
                  for i, w in enumerate(["phone", "laptop", "shoe", "kettle", "lamp", "desk", "bag", "watch"])]
-        # the recipe the winners used (4 bit, zero point, lm_head kept); group 64 because the tiny model is 128 wide
-        quantize_awq(d, out, texts, bits=4, group_size=64, zero_point=True, ignore=["lm_head"])
+        # the recipe the winners used (4 bit, zero point, lm_head kept); group 64 because the tiny model is 128 wide; tensor parallel 3
+        # pads the MLPs from 256 to 384 (3 x 128: whole groups per GPU), so vLLM loads a padded folder as the 72B's at TP 4 is
+        quantize_awq(d, out, texts, bits=4, group_size=64, zero_point=True, ignore=["lm_head"], tensor_parallel=3)
+        import json
+        from pathlib import Path
+        cfg = json.loads((Path(out)/"config.json").read_text())
+        assert (cfg["intermediate_size"], cfg["intermediate_size_unpadded"]) == (384, 256), cfg
     finally: shutil.rmtree(d, ignore_errors=True)
     print("AWQ fixture written to", out)
 

@@ -57,8 +57,29 @@ def check(d, quantized):
         assert len(tok(res[4], add_special_tokens=False)["input_ids"]) <= 50
         # one set of policies, two backends: the same constrained answers (greedy, same calibration)
         assert res[:3] == hf[:3], (res, hf)
+        check_time_guard(llm, tok, eng.mc_bias, res)
     finally:
         llm.llm_engine.engine_core.shutdown()
+
+def check_time_guard(llm, tok, mc_bias, res):
+    "The engine's time guard on vLLM, with no time at all: generations cut to one token and counted, list answers untouched."
+    from kddcup24.baseline import is_mc
+    from kddcup24.serving import ShopBenchModel, VllmEngine
+    e = VllmEngine(llm, tok, "track5", mc_bias=mc_bias)
+    out = e.predict([q["input_field"] for q in QS], [is_mc(q) for q in QS], time_limit=1e-9)
+    # retrieval then ranking run first and measure the cost; NER and generation are then cut to one token each
+    assert [t for t, _ in e.budgets] == ["retrieval", "ranking", "named_entity_recognition", "generation"], e.budgets
+    assert [b for _, b in e.budgets[2:]] == [1, 1] and e.guard.shortened == 2, (e.budgets, e.guard.shortened)
+    assert out[:3] == res[:3], (out, res)
+    # the kit's interface on vLLM: one call per batch, so the first call measures and the second is cut from its start
+    sub = ShopBenchModel(engine=VllmEngine(llm, tok, "track5", mc_bias=mc_bias), time_limit=1e-9)
+    gen = {"prompt": [QS[4]["input_field"]] * 2}
+    outs = [sub.batch_predict(gen, False) for _ in range(2)]
+    full = e.cfg.max_new_tokens["generation"]
+    assert sub.engine.budgets == [("generation", full), ("generation", 1)], sub.engine.budgets
+    assert sub.stats == {"truncated": 0, "fallbacks": 0, "shortened": 2}, sub.stats
+    assert all(isinstance(a, str) for o in outs for a in o), outs
+    print("vLLM time guard OK:", e.budgets, sub.stats)
 
 def main(argv):
     if argv:  # a folder made elsewhere (the AWQ fixture): it must be a quantized checkpoint
