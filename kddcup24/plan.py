@@ -16,7 +16,7 @@ from .sources import TRACK_MAP
 __all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'HIDDEN', 'POOL', 'AWQ_MIN', 'AWQ_PARAMS', 'AWQ_TFLOPS',
            'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW', 'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate',
            'linear_params', 'detect_hardware', 'model_shape', 'recipe_problems', 'valid_questions', 'cpu_shares',
-           'mixture_examples', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
+           'mixture_examples', 'train_row', 'awq_row', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
 
 # %% ../nbs/01f_plan.ipynb #p005
 @dataclass(frozen=True)
@@ -252,7 +252,8 @@ def mixture_examples(r:Recipe) -> int|None:
     try: return int(json.loads(p.read_text(encoding="utf-8"))["train"]["total"])
     except (OSError, ValueError, KeyError, TypeError): return None
 
-def _train(r, s, hw):
+def train_row(r:Recipe, s:dict, hw:Hardware, # the recipe, the model's shape (`model_shape`), the machine
+             ) -> dict:
     "LoRA SFT with TRL: one process, or the recipe's accelerate launch (`train.launch`, `train.processes`) of data-parallel ranks."
     t, l, on_gpu = r.train, r.lora, hw.n_gpus > 0
     why = [] if on_gpu or not l.load_in_4bit else [f"QLoRA needs a CUDA GPU and bitsandbytes, {hw.name} has none"]
@@ -276,10 +277,35 @@ def _train(r, s, hw):
     else:  # `cpu`: `train_limit`'s 4 FLOPs per weight and token (frozen weights get no weight gradient; the head left to the answer
         # positions; `linear_params` counts the decoder's) at the share of it the trainer reached here (`cpu_shares`)
         mins = 4 * s["linear_params"] * ex * min(L, 512) / 2 / (_flops(hw) * cpu_shares()["train"]) / 60
-    return _row("train", hw, _gpus(procs) if on_gpu else "cpu", dtype, f"trl ({t.launch} x{procs})" if procs > 1 else "trl", procs, gpu, host,
-                min(mins, t.max_minutes) if t.max_minutes > 0 else mins, why=why, hint=hint)
+    return dict(_row("train", hw, _gpus(procs) if on_gpu else "cpu", dtype, f"trl ({t.launch} x{procs})" if procs > 1 else "trl", procs, gpu, host,
+                     min(mins, t.max_minutes) if t.max_minutes > 0 else mins, why=why, hint=hint),
+                terms={"examples": ex, "tokens_per_example": min(L, 512) / 2, "base_gib": parts["base"], "uncapped_minutes": mins})
 
 # %% ../nbs/01f_plan.ipynb #p018
+def awq_row(r:Recipe, s:dict, hw:Hardware, # the recipe, the model's shape (`model_shape`), the machine
+            d16:str, # the 16-bit dtype the GPU computes in
+           ) -> dict:
+    "llm-compressor's AWQ of the merged model alone: its row, the MLP padding it applies (`note`), and its `terms`."
+    q, on_gpu, w = r.quant, hw.n_gpus > 0, s["params"] * _nbytes(r.model.dtype)
+    tok, layer = q.calibration_samples * q.max_seq_length, sum(i * o for i, o in s["linear_shapes"]) * 2
+    work = {"layer + its search copy": 2 * layer / GiB, "calibration activations (in, out, trial)": 3 * tok * s["hidden"] * 2 / GiB,
+            "MLP activations": tok * s["intermediate"] * 2 / GiB, "overhead": 1.0}
+    held = {"merged model": w / GiB, "cached activations": tok * s["hidden"] * 2 / GiB, "process": 4.0}
+    # vLLM splits down_proj's inputs over the GPUs: the quantize stage pads the MLPs so each piece holds whole groups (notebook 06)
+    tp = r.inference.tensor_parallel_size if r.inference.backend == "vllm" else 1
+    pad = padded_intermediate(s["intermediate"], tp, q.group_size)
+    ins = {i for i, _ in s["linear_shapes"] if i != s["intermediate"]} | {pad // tp}  # in_features of each GPU's piece
+    bad = [f"quant.group_size={q.group_size} does not divide in_features {i}" for i in sorted(ins) if i % q.group_size][:1]
+    padding = "" if tp == 1 else (f"MLPs padded {s['intermediate']:,} -> {pad:,} so each of {tp} GPUs holds whole groups of {q.group_size}"
+                                  if pad != s["intermediate"] else f"MLP {s['intermediate']:,} splits over {tp} GPUs into whole groups of {q.group_size}")
+    # GPU: llm-compressor's published rate, AWQ (weights only) ~30 min for Meta-Llama-3-8B-Instruct on one A100 (its runtime guide),
+    # scaled by parameters and by the GPU's bf16 peak; the CPU: the scale search's FLOPs at the measured rate
+    flop_min = 2 * s["params"] * tok * AWQ_GRID / _flops(hw) / 60
+    mins = AWQ_MIN * s["params"] / AWQ_PARAMS * AWQ_TFLOPS / hw.tflops if on_gpu else flop_min
+    return dict(_row("awq", hw, "cuda:0" if on_gpu else "cpu", d16 if on_gpu else r.model.dtype, "llm-compressor", 1, work if on_gpu else {},
+                     held if on_gpu else {**held, **work}, mins, why=bad), note=padding,
+                terms={"calibration_tokens": tok, "flop_minutes": flop_min, "work_gib": sum(work.values()), "padded_intermediate": pad})
+
 def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
          hardware:str|Hardware, # a profile name (`HARDWARE`) or a `Hardware`
         ) -> dict:
@@ -295,7 +321,7 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
         st.append(_answer("synthetic", r, s, hw, 2 * r.data.synthetic, w, d16, new=SYNTH_NEW))
     st.append(_row("data", hw, "cpu", "-", "python", 1, {}, {"process": 2.0, "records": recs * 8e3 / GiB}, recs * 2e-3 / 60))
     # the train stage scores its adapter (merged into the base) on dev and validation after training, as the pipeline does
-    tr = _train(r, s, hw)
+    tr = train_row(r, s, hw)
     st += [_answer("zero_shot", r, s, hw, scored, w, d16), dict(_join("train", tr, _answer("sft", r, s, hw, scored, w, d16)), backend=tr["backend"])]
     # ensemble: adapters averaged and wise-ft merged tensor by tensor over the base's shards, on the host
     f = s["folder"] and sorted(Path(s["folder"]).glob("*.safetensors"))
@@ -312,23 +338,8 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
         ens.append(_answer("sweep", r, s, hw, n, w, d16, extra=extra))
     st.append(_join("ensemble", *ens))
     # quantize: llm-compressor AWQ, the merged model on the host, one decoder layer and the calibration activations on one GPU
-    q, on_gpu = r.quant, hw.n_gpus > 0
-    tok, layer = q.calibration_samples * q.max_seq_length, sum(i * o for i, o in s["linear_shapes"]) * 2
-    work = {"layer + its search copy": 2 * layer / GiB, "calibration activations (in, out, trial)": 3 * tok * s["hidden"] * 2 / GiB,
-            "MLP activations": tok * s["intermediate"] * 2 / GiB, "overhead": 1.0}
-    held = {"merged model": w / GiB, "cached activations": tok * s["hidden"] * 2 / GiB, "process": 4.0}
-    # vLLM splits down_proj's inputs over the GPUs: the quantize stage pads the MLPs so each piece holds whole groups (notebook 06)
-    tp = c.tensor_parallel_size if c.backend == "vllm" else 1
-    pad = padded_intermediate(s["intermediate"], tp, q.group_size)
-    ins = {i for i, _ in s["linear_shapes"] if i != s["intermediate"]} | {pad // tp}  # in_features of each GPU's piece
-    bad = [f"quant.group_size={q.group_size} does not divide in_features {i}" for i in sorted(ins) if i % q.group_size][:1]
-    padding = "" if tp == 1 else (f"MLPs padded {s['intermediate']:,} -> {pad:,} so each of {tp} GPUs holds whole groups of {q.group_size}"
-                                  if pad != s["intermediate"] else f"MLP {s['intermediate']:,} splits over {tp} GPUs into whole groups of {q.group_size}")
-    # GPU: llm-compressor's published rate, AWQ (weights only) ~30 min for Meta-Llama-3-8B-Instruct on one A100 (its runtime guide),
-    # scaled by parameters and by the GPU's bf16 peak; the CPU: the scale search's FLOPs at the measured rate
-    mins = AWQ_MIN * s["params"] / AWQ_PARAMS * AWQ_TFLOPS / hw.tflops if on_gpu else 2 * s["params"] * tok * AWQ_GRID / _flops(hw) / 60
-    awq = dict(_row("awq", hw, "cuda:0" if on_gpu else "cpu", d16 if on_gpu else r.model.dtype, "llm-compressor", 1, work if on_gpu else {},
-                    held if on_gpu else {**held, **work}, mins, why=bad), note=padding)
+    q, awq = r.quant, awq_row(r, s, hw, d16)
+    padding = awq["note"]
     v = c.backend == "vllm"; qw, qd = (_awq(r.quant, s) if v else w), f"int{q.bits}"  # transformers decompresses the folder to dense weights
     qa = _answer("quantize", r, s, hw, scored, qw, qd)
     st.append(dict(_join("quantize", awq, qa), note="; ".join(filter(None, [padding, qa.get("note")]))))

@@ -347,7 +347,7 @@ def _vllm_subprocess(job_data:dict):
     import importlib.util
     py = vllm_python()
     if py is None: raise RuntimeError("inference.backend=vllm: vLLM is not installed here and no vLLM environment was found "
-                                      "(set KDDCUP24_VLLM_PYTHON, or `make vllm-env`)")
+                                      "(set KDDCUP24_VLLM_PYTHON, or `make vllm-env` on a CPU, `make gpu-env` on GPUs)")
     with tempfile.TemporaryDirectory() as d:
         job, res = Path(d)/"job.json", Path(d)/"out.json"
         job.write_text(json.dumps(job_data))

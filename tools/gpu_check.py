@@ -271,28 +271,25 @@ def plan_for(base):
     p = kp.plan(rp, hw.name)
     rows = {x["stage"]: {k: x[k] for k in ("gpu_gib", "host_gib", "minutes", "device", "dtype", "backend", "fits", "note")} for x in p["stages"]}
     w = s["params"] * {"float32": 4, "bfloat16": 2, "float16": 2}[rc.model.dtype]
-    # the train stage's training alone (`kddcup24.plan._train`: the stage row adds its scoring pass), on the full data and on the check's recipe
-    tr_full, tr = kp._train(rp, s, hw), kp._train(rc, s, hw)
-    ex = (rp.data.size or kp.POOL) * rp.train.epochs
-    tok_per_ex = min(rp.train.max_length, 512) / 2
-    base_b = (s["linear_params"] * 4.127 / 8 + (s["params"] - s["linear_params"]) * 2) if rc.lora.load_in_4bit else w  # `_train`'s base term
+    # the train stage's training alone (`kddcup24.plan.train_row`: the stage row adds its scoring pass), on the full data and on the check's recipe
+    tr_full, tr = kp.train_row(rp, s, hw), kp.train_row(rc, s, hw)
+    t = tr_full["terms"]
+    secs = t["uncapped_minutes"] * 60
     return {"hardware": hw.name, "recipe": rp.name, "overrides": recipe_overrides(base, plan=True), "fits": p["fits"], "stages": rows,
             "shape": {k: s[k] for k in ("params", "linear_params", "hidden", "layers", "intermediate", "vocab")}, "weights_bytes": w,
-            "train_gpu_gib": tr["gpu_gib"], "train_s_per_example": tr_full["minutes"] * 60 / ex, "train_s_per_token": tr_full["minutes"] * 60 / (ex * tok_per_ex),
-            "train_examples_full": ex, "base_gib": round(base_b / GiB, 2), "disk_gbs": kp.DISK_GBS, "on_gpu": hw.n_gpus > 0}
+            "train_gpu_gib": tr["gpu_gib"], "train_s_per_example": secs / t["examples"], "train_s_per_token": secs / (t["examples"] * t["tokens_per_example"]),
+            "train_examples_full": t["examples"], "base_gib": round(tr["terms"]["base_gib"], 2), "disk_gbs": kp.DISK_GBS, "on_gpu": hw.n_gpus > 0}
 
 def awq_terms(base, q):
-    """The plan's AWQ terms for `base` (notebook 01f, `plan`'s quantize stage): the GPU's published-rate seconds, its FLOP term for
-    the check's calibration tokens, and the GPU memory of one layer's search."""
+    """The plan's AWQ terms for `base` (`kddcup24.plan.awq_row`, the quantize stage's calibration alone): the GPU's published-rate
+    seconds, its FLOP term for the check's calibration tokens, and the GPU memory of one layer's search."""
     import kddcup24.plan as kp
     hw, s = kp.HARDWARE[ARGS.hardware], kp.model_shape(str(base))
-    tok = q.calibration_samples * q.max_seq_length
-    layer = sum(i * o for i, o in s["linear_shapes"]) * 2
-    work = 2 * layer + 3 * tok * s["hidden"] * 2 + tok * s["intermediate"] * 2 + GiB
-    flops_s = 2 * s["params"] * tok * kp.AWQ_GRID / kp._flops(hw)
-    rate_s = kp.AWQ_MIN * s["params"] / kp.AWQ_PARAMS * kp.AWQ_TFLOPS / hw.tflops * 60 if hw.n_gpus else flops_s
-    return {"calibration_tokens": tok, "published_rate_s": round(rate_s, 1), "flop_term_s": round(flops_s, 1),
-            "gpu_gib": round(work / GiB, 2) if hw.n_gpus else 0.0}
+    rc = recipe(base)
+    row = kp.awq_row(rc, s, hw, "bfloat16")
+    t = row["terms"]
+    return {"calibration_tokens": t["calibration_tokens"], "published_rate_s": round(row["minutes"] * 60, 1),
+            "flop_term_s": round(t["flop_minutes"] * 60, 1), "gpu_gib": round(t["work_gib"], 2) if hw.n_gpus else 0.0}
 
 def plan_row(stage, like_gib, like_s, how, scaled=None, like=""):
     "What the plan says beside a step: its stage row (full stage, recipe's data) and its term for what the step did; `like`: which is like-for-like."
