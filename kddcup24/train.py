@@ -113,7 +113,10 @@ def sft_config(r:Recipe, out_dir:str|Path, # recipe and checkpoint folder
                 train_sampling_strategy="group_by_length" if t.group_by_length else "random",
                 gradient_checkpointing=t.gradient_checkpointing, bf16=gpu and r.model.dtype == "bfloat16",
                 fp16=gpu and r.model.dtype == "float16", use_cpu=not gpu, report_to="none", dataloader_num_workers=0,
-                include_num_input_tokens_seen="non_padding", disable_tqdm=True)
+                include_num_input_tokens_seen="non_padding", disable_tqdm=True,
+                # every LoRA weight gets a gradient each step: the Trainer's default for a PEFT model (True) has DDP search the
+                # graph for unused ones on every step (TRL's multi-GPU guide turns it off with gradient checkpointing)
+                ddp_find_unused_parameters=False)
     if args["padding_free"] and not args["packing"]: args["max_length"] = None  # rows are pre-filtered by `fit_length`
     return SFTConfig(**{**args, **kw})
 
