@@ -154,7 +154,7 @@ def run_pipeline(track:int, # track id 1-5
                 ) -> dict:
     "Show the plan, then run the stage notebooks for a track into `runs/<run name>/`, holding its lock; return the timings."
     from kddcup24 import plan as planner
-    get_track(track)
+    get_track(track); picked = select_stages(stages)  # a stage name that does not exist stops before any work
     r = run_recipe(recipe, track, list(overrides), name)
     if r.track != track: raise RuntimeError(f"recipe {r.name} is for track {r.track}, not {track}")
     pl = planner.plan(r, hardware or planner.detect_hardware())
@@ -162,7 +162,7 @@ def run_pipeline(track:int, # track id 1-5
     if check_plan and not pl["fits"]:
         raise RuntimeError(f"the plan for {r.name} on {pl['hardware']} does not fit (above); choose other hardware or recipe, or pass --ignore-plan")
     from kddcup24.core import runs_dir
-    bad = preflight(r, select_stages(stages), data_dir or os.environ.get("KDDCUP24_DATA"), pl, runs_dir())
+    bad = preflight(r, picked, data_dir or os.environ.get("KDDCUP24_DATA"), pl, runs_dir())
     if bad: raise RuntimeError("preflight: the run cannot finish, nothing was started:\n  " + "\n  ".join(bad))
     if not data_dir and not os.environ.get("KDDCUP24_DATA"):  # no data folder: the public data, fetched (and verified) into the cache
         from kddcup24.sources import fetch_data
