@@ -415,6 +415,15 @@ class Engine:
         if q != question: self.truncated += 1
         return q
 
+    def prepare(self, questions:list[str], types:list[str]) -> tuple[list[str], list[Policy]]:
+        "The questions cut to fit the context (`fit`) and their policies."
+        pols = self.policies(questions, types)
+        fitted = [self.fit(q, t, p.max_new_tokens) for q, t, p in zip(questions, types, pols)]
+        # the answer space (items, option numbers) is the whole question's; option texts scored with their stem must fit too
+        cut = [i for i, p in enumerate(pols) if p.options and fitted[i] != questions[i]]
+        for i, p in zip(cut, self.policies([fitted[i] for i in cut], [types[i] for i in cut])): pols[i] = p
+        return fitted, pols
+
     def _prefix_cache(self, prefix:list[int], n:int):
         "The KV cache of a shared prompt prefix, computed once and repeated for `n` rows."
         import torch
@@ -478,12 +487,7 @@ class Engine:
         "Answers for `questions`, in order."
         questions = [encodable(q) for q in questions]
         types = types or [route(q, m) for q, m in zip(questions, is_mc)]
-        pols = self.policies(questions, types)
-        fitted = [self.fit(q, t, p.max_new_tokens) for q, t, p in zip(questions, types, pols)]
-        # the answer space (items, option numbers) is the whole question's; option texts scored with their stem must fit too
-        cut = [i for i, p in enumerate(pols) if p.options and fitted[i] != questions[i]]
-        for i, p in zip(cut, self.policies([fitted[i] for i in cut], [types[i] for i in cut])): pols[i] = p
-        questions = fitted
+        questions, pols = self.prepare(questions, types)
         prompts = [chat_prompt(self.tok, q, t) for q, t in zip(questions, types)]
         ids = [self.tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
         lens, batches, out = [len(x) for x in ids], [], [None] * len(questions)

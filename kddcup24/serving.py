@@ -9,11 +9,11 @@ from pathlib import Path
 from .core import TASK_TYPES, TRACKS, as_recipe, load_recipe
 from .shopbench import numbered_items
 from .engine import (LIST_TYPES, Engine, Policy, TimeGuard, chat_prompt, constrain, finish, get_vocab, kit_batch_size, make_policy,
-                             mc_options, option_requests, pmi_pick, route)
+                             mc_options, option_requests, pmi_pick, route, truncate_middle)
 
 # %% auto #0
 __all__ = ['T4X4_72B_AWQ', 'parseable', 'default_answer', 'ShopBenchModel', 'plan', 'cpu_wna16_path', 'patch_cpu_wna16',
-           'vllm_sampling', 'vllm_content_free_bias', 'VllmEngine', 'predict_records_vllm', 'vllm_llm',
+           'vllm_sampling', 'vllm_content_free_bias', 'vllm_context', 'VllmEngine', 'predict_records_vllm', 'vllm_llm',
            'scaled_adapter', 'answer_vllm', 'generate_vllm', 'bench', 'format_bench', 'speed', 'format_speed',
            'speed_command', 'cmd_bench', 'add_cli']
 
@@ -216,6 +216,13 @@ def vllm_content_free_bias(llm, tok, lora_request=None, n_options:int=10) -> dic
     z = max(lp) + math.log(sum(math.exp(x - max(lp)) for x in lp))
     return {d: -(x - z) for d, x in zip(digs, lp)}
 
+def vllm_context(llm, # a `vllm.LLM`
+                 cfg, # the recipe's `inference` section
+                ) -> int:
+    "Tokens a prompt and its answer may take on this engine: its `max_model_len`, else the recipe's `max_model_len` or `max_context`."
+    n = getattr(getattr(getattr(llm, "llm_engine", None), "model_config", None), "max_model_len", None)
+    return int(n) if isinstance(n, int) and n > 0 else (cfg.max_model_len or cfg.max_context or 1 << 30)
+
 class VllmEngine:
     "The vLLM backend in `Engine`'s shape: the same router, prompts, policies and time guard; one vLLM call per task type."
     def __init__(self, llm, # a `vllm.LLM` built by `vllm_llm` (its logits processor registered)
@@ -231,9 +238,10 @@ class VllmEngine:
         self.mc_bias = mc_bias or (vllm_content_free_bias(llm, tok, lora_request) if debias and self.cfg.constrained else None)
         self.guard = TimeGuard(None)  # started by each `predict`; its measured cost carries over
         self.budgets = []  # (task type, max new tokens) of each vLLM call
-        self.truncated = 0  # vLLM cuts no prompt: one past `max_model_len` raises (`ShopBenchModel` then answers it by default)
+        # vLLM refuses a prompt past its `max_model_len` (3,072 in the GPU recipes): questions are cut in the middle to fit it
+        self.context, self.truncated = vllm_context(llm, self.cfg), 0
 
-    policies = Engine.policies  # one set of policies, two backends
+    policies, fit, prepare = Engine.policies, Engine.fit, Engine.prepare  # one set of policies, one way to fit the context, two backends
 
     def predict(self, questions:list[str], # `input_field`s
                 is_mc:list[bool], # multiple-choice flags
@@ -241,7 +249,7 @@ class VllmEngine:
                ) -> list[str]:
         "Answers for `questions`, in order."
         types = [route(q, m) for q, m in zip(questions, is_mc)]
-        pols, out = self.policies(questions, types), [None] * len(questions)
+        (questions, pols), out = self.prepare(questions, types), [None] * len(questions)
         scored = [i for i, p in enumerate(pols) if p.options]
         if scored:  # option texts after the stem and after the content-free prompt, scored as prompt log-probabilities
             reqs = [option_requests(self.tok, pols[i]) for i in scored]
@@ -368,6 +376,8 @@ def generate_vllm(prompts:list[str], # fully formatted prompts
     r = as_recipe(recipe)
     llm = _vllm_engine(ref.base, [ref], r, kw)
     try:
+        tok, room = llm.get_tokenizer(), vllm_context(llm, r.inference) - max_new_tokens - 8  # a few tokens for the template's joins
+        prompts = [truncate_middle(tok, p, room) for p in prompts]  # start and end kept: vLLM refuses a prompt past max_model_len
         with tempfile.TemporaryDirectory() as tmp:
             outs = llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=max_new_tokens), lora_request=_lora_request(ref, 1, tmp), use_tqdm=False)
         return [o.outputs[0].text for o in outs]

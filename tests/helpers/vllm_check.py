@@ -80,6 +80,14 @@ def check_time_guard(llm, tok, mc_bias, res):
     assert sub.stats == {"truncated": 0, "fallbacks": 0, "shortened": 2}, sub.stats
     assert all(isinstance(a, str) for o in outs for a in o), outs
     print("vLLM time guard OK:", e.budgets, sub.stats)
+    # a question past the engine's max_model_len (1,024 here; 3,072 in the GPU recipes) is cut in the middle, not refused by vLLM
+    long = QS[4]["input_field"] + " " + "very " * 1500 + "durable."
+    assert len(tok(long, add_special_tokens=False)["input_ids"]) > 1024
+    e = VllmEngine(llm, tok, "track5", mc_bias=mc_bias)
+    assert e.context == 1024, e.context
+    ans = e.predict([long, QS[2]["input_field"]], [False, False])
+    assert e.truncated == 1 and isinstance(ans[0], str) and ans[1] == res[2], (e.truncated, ans)
+    print("vLLM context OK: a", len(tok(long)["input_ids"]), "token question cut to fit max_model_len 1024")
 
 def main(argv):
     if argv:  # a folder made elsewhere (the AWQ fixture): it must be a quantized checkpoint
