@@ -63,3 +63,19 @@ def test_score_path_vllm(tmp_path):
         assert vv[:3] == hv[:3], (x.label, hv, vv)  # multiple choice (PMI), ranking, retrieval: constrained, so exactly equal
         assert len(vv) == len(QS) and all(isinstance(s, str) for s in vv)
     assert v["sft"]["q"]["responses"] != v["base"]["q"]["responses"] or h["sft"]["q"]["responses"] == h["base"]["q"]["responses"]
+
+def test_generate_vllm_fits_max_model_len(tmp_path):
+    """Issue 33: the synthetic writer on vLLM (`run.generate`, backend vllm) answers a prompt longer than the engine's max_model_len
+    (3,072 in the GPU recipes) by cutting it in the middle; vLLM itself would refuse it and stop the stage."""
+    vllm_python()
+    from kddcup24.core import load_recipe
+    from kddcup24.models import load_tokenizer, tiny_qwen2
+    from kddcup24.run import ModelRef, generate
+    tiny = tiny_qwen2(tmp_path/"tiny", hidden=128)
+    tok = load_tokenizer(tiny)
+    long = tok.apply_chat_template([{"role": "user", "content": "Describe a phone case. " + "very " * 1500}], tokenize=False, add_generation_prompt=True)
+    assert len(tok(long, add_special_tokens=False)["input_ids"]) > 1024
+    os.environ.update({"OMP_NUM_THREADS": "2", "VLLM_CPU_KVCACHE_SPACE": "1"})
+    out = generate([long, "Hello"], ModelRef(str(tiny)), load_recipe("track5", [f"model.base={tiny}"]), 8, backend="vllm",
+                   max_model_len=1024, max_num_seqs=8, enforce_eager=True, gpu_memory_utilization=0.15)
+    assert len(out) == 2 and all(isinstance(s, str) for s in out), out
