@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from .core import TRACKS, Recipe, as_recipe
+from .engine import hidden_questions
 from .gpu import kv_bytes_per_token, padded_intermediate, train_processes
 from .sources import TRACK_MAP
 
@@ -344,7 +345,7 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
     qa = _answer("quantize", r, s, hw, scored, qw, qd)
     st.append(dict(_join("quantize", awq, qa), note="; ".join(filter(None, [padding, qa.get("note")]))))
     v = v and hw.n_gpus > 0  # the hidden test's time limit is a GPU box's; on CPU the stage only reports (the quantize stage scored the folder)
-    t = TRACKS[r.track]; n = round(HIDDEN * t.minutes / TRACKS[5].minutes) if v else 0
+    t = TRACKS[r.track]; n = hidden_questions(r.track) if v else 0
     ev = _answer("evaluate", r, s, hw, n, qw, qd)
     if v: ev["note"] = "; ".join(filter(None, [ev.get("note"), padding]))
     late = v and ev["minutes"] > t.minutes and f"answering ~{n:,} hidden-test questions takes ~{ev['minutes']:.0f} min, over track {t.id}'s limit"

@@ -5,13 +5,11 @@ import sys, types
 import pytest
 
 def _fake_cuda(monkeypatch, n, capability=(8, 0), gib=80.0):
-    "Make `torch.cuda` report `n` devices of `capability` (nothing is allocated); record `set_device` calls."
+    "Make `torch.cuda` report `n` devices of `capability` (`gpu.fake_cuda`; nothing is allocated); record `set_device` calls."
     import torch
-    calls = []
-    props = types.SimpleNamespace(name="fake GPU", major=capability[0], minor=capability[1], total_memory=int(gib * 2**30))
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
-    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: props)
+    from kddcup24.gpu import fake_cuda
+    calls, fc = [], fake_cuda(n, "fake GPU", capability, gib)
+    for k in ("is_available", "device_count", "get_device_properties"): monkeypatch.setattr(torch.cuda, k, getattr(fc, k))
     monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.append(("set_device", i)))
     return calls
 
