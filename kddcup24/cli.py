@@ -4,14 +4,14 @@
 
 # %% ../nbs/09_cli.ipynb #9558a249
 from __future__ import annotations
-import argparse, importlib, importlib.util, json, sys, time
+import argparse, importlib, importlib.util, json, math, sys, time
 from pathlib import Path
-from .core import TRACKS, disk_fault
+from .core import TRACKS, claim_file, disk_fault
 from .shopbench import evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0
-__all__ = ['STAGE_MODULES', 'format_report', 'format_comparison', 'cmd_evaluate', 'cmd_predict', 'stage_modules', 'build_parser',
-           'main']
+__all__ = ['STAGE_MODULES', 'format_report', 'format_comparison', 'json_safe', 'cmd_evaluate', 'cmd_predict', 'stage_modules',
+           'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #82acd28b
 def _ci(x:dict|list|None) -> str:
@@ -52,32 +52,51 @@ def format_comparison(d:dict, # `kddcup24.shopbench.paired` of A and B
     return "\n".join(lines)
 
 # %% ../nbs/09_cli.ipynb #3af9bfbd
+def json_safe(x, # a report: dicts, lists, numbers
+              why:str="not a number: no record was scored for it", # the reason written beside each null
+             ):
+    "`x` with each NaN replaced by null and a `<key>_null` reason beside it: JSON has no NaN, and a reader deserves the why."
+    nan = lambda v: isinstance(v, float) and math.isnan(v)
+    if isinstance(x, dict):
+        out = {}
+        for k, v in x.items():
+            out[k] = None if nan(v) else json_safe(v, why)
+            if nan(v): out[f"{k}_null"] = why
+        return out
+    if isinstance(x, list): return [None if nan(v) else json_safe(v, why) for v in x]
+    return x
+
 def cmd_evaluate(a):
     "Score a file of records with responses; `--compare` a second file on the same questions; `--plot` the scores."
-    recs = load_records(a.file)
+    for o in (a.per_record, a.plot):  # an output may not be an input: checked before any work
+        if o: claim_file(o, [a.file, a.compare])
+    recs = load_records(a.file, require=("response",))
     rep, per = evaluate_records(recs)
-    if a.per_record:
-        write_records(a.per_record, [{**r, **p} for r, p in zip(recs, per)])
     reps = {Path(a.file).name: rep}
     if a.compare:
-        other = load_records(a.compare)
+        other = load_records(a.compare, require=("response",))
         rep_b, per_b = evaluate_records(other)
         ia, ib = record_ids(recs), {i: j for j, i in enumerate(record_ids(other))}
         both = [(j, ib[i]) for j, i in enumerate(ia) if i in ib]
         if not both: raise ValueError(f"{a.file} and {a.compare} share no question (same task and prompt): nothing to compare")
         d = paired([recs[j] for j, _ in both], [per[j] for j, _ in both], [per_b[k] for _, k in both])
-        print(json.dumps(d, indent=1) if a.json else format_comparison(d, a.file, a.compare, len(both), len(recs) - len(both), len(other) - len(both)))
+        text = (json.dumps(json_safe(d), indent=1, allow_nan=False) if a.json
+                else format_comparison(d, a.file, a.compare, len(both), len(recs) - len(both), len(other) - len(both)))
         reps[Path(a.compare).name + (" (B)" if Path(a.compare).name in reps else "")] = rep_b
-    else: print(json.dumps(rep, indent=1) if a.json else format_report(rep))
+    else: text = json.dumps(json_safe(rep), indent=1, allow_nan=False) if a.json else format_report(rep)
+    # the files come after everything they depend on, the report after the files: a failed write leaves no report behind it
     if a.plot:
         from kddcup24.report import plot_ablation, scores_frame
         plot_ablation(scores_frame(reps), " vs ".join(reps) + " (95% intervals)", a.plot, scores_frame(reps, "lo"), scores_frame(reps, "hi"))
-        print(f"plot -> {a.plot}", file=sys.stderr)
+    if a.per_record: write_records(a.per_record, [{**r, **p} for r, p in zip(recs, per)])
+    print(text)
+    if a.plot: print(f"plot -> {a.plot}", file=sys.stderr)
     return rep
 
 def cmd_predict(a):
     "Answer every question of a data file with the engine (or `--recipe vanilla`) and write the records with a `response`."
     from kddcup24.core import load_recipe
+    claim_file(a.out, [a.data])
     recs = load_records(a.data)
     if a.limit: recs = recs[:a.limit]
     t0 = time.time()
@@ -134,11 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 def main(argv:list[str]|None=None):
-    "Entry point of the `kddcup24` console script."
+    "Entry point of the `kddcup24` console script: a bad input or usage is one line `kddcup24 CMD: error: ...` and exit 2."
     a = build_parser().parse_args(argv)
     try: a.func(a)
-    except (ValueError, FileNotFoundError, KeyError) as ex:
-        print(f"kddcup24 {a.cmd}: error: {ex}", file=sys.stderr); sys.exit(2)
+    except (ValueError, KeyError) as ex:  # bad input: a record, a recipe, a --set, an output folder that is not ours
+        print(f"kddcup24 {a.cmd}: error: {ex.args[0] if isinstance(ex, KeyError) and ex.args else ex}", file=sys.stderr); sys.exit(2)
     except OSError as ex:  # a full disk or a read-only folder, a failed download: one line, not a traceback from inside a library
-        if not disk_fault(ex) and ex.errno is not None: raise
-        print(f"kddcup24 {a.cmd}: error: {disk_fault(ex) or ex}", file=sys.stderr); sys.exit(1)
+        if disk_fault(ex): print(f"kddcup24 {a.cmd}: error: {disk_fault(ex)}", file=sys.stderr); sys.exit(1)
+        if ex.filename is None and ex.errno is not None: raise
+        # a path the user gave that cannot be read or written (missing, a folder, not permitted): theirs to fix
+        print(f"kddcup24 {a.cmd}: error: {ex.filename + ': ' if ex.filename else ''}{ex.strerror or ex}", file=sys.stderr); sys.exit(2)

@@ -4,18 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #ae569ea5
 from __future__ import annotations
-import contextlib, dataclasses, errno, json, os, re, shutil, tempfile, types, typing
+import contextlib, dataclasses, errno, json, math, os, re, shutil, tempfile, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LAUNCH', 'TRAIN_LOSS', 'MAX_RECIPE_BYTES',
-           'cache_dir', 'data_dir', 'check_name', 'runs_dir', 'atomic_write', 'atomic_dir', 'sha256_file',
-           'save_figure', 'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig',
-           'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError',
-           'build_config', 'recipe_dir', 'list_recipes', 'parse_override', 'load_recipe', 'as_recipe', 'recipe_dict',
+__all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LAUNCH', 'TRAIN_LOSS',
+           'MAX_RECIPE_BYTES', 'RANGES', 'cache_dir', 'data_dir', 'check_name', 'runs_dir', 'atomic_write',
+           'OutputError', 'claim_output', 'claim_file', 'atomic_dir', 'sha256_file', 'save_figure', 'disk_fault',
+           'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig',
+           'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config', 'recipe_dir',
+           'list_recipes', 'parse_override', 'check_ranges', 'load_recipe', 'as_recipe', 'cli_recipe', 'recipe_dict',
            'measured_dir', 'measured']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
@@ -57,28 +58,73 @@ def atomic_write(path:str|Path, # destination file
                 ) -> Path:
     "Write `data` to `path` via a temporary file and rename, so readers never see a partial file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e: raise OSError(e.errno, e.strerror, str(path)) from e  # name the file asked for, not the temp file
     try:
         with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w", **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f: f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode `open` would
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and not e.filename: raise OSError(e.errno, e.strerror, str(path)) from e  # name the file
+        if isinstance(e, OSError): raise OSError(e.errno, e.strerror, str(path)) from e  # name the file asked for, not the temp file
         raise
     return path
 
 # %% ../nbs/00_core.ipynb #76a6b5c4
+OUTPUT_MARK = ".kddcup24-output"  # in each folder a command writes for a user: the command's name
+
+class OutputError(ValueError): "An output path that would replace or swallow what the command did not write."
+
+def _within(a:Path, b:Path) -> bool: return a == b or b in a.parents
+
+def claim_output(path:str|Path, # the output folder a command was given
+                 command:str, # the command's name (`data`, `submission`): the marker it leaves
+                 inputs:list=(), # folders and files the command reads (None entries are skipped)
+                ) -> Path:
+    "`path` if it may become `command`'s output: new, empty, or written by `command` before; never an input, inside one or above one."
+    p = Path(path).expanduser(); rp = p.resolve()
+    for i in inputs:
+        if i is None: continue
+        ri = Path(i).expanduser().resolve()
+        if _within(rp, ri) or _within(ri, rp):
+            how = "is" if rp == ri else "is inside" if _within(rp, ri) else "holds"
+            raise OutputError(f"{p}: {how} the input {i}: write the output somewhere else (nothing was changed)")
+    if not p.exists(): return p
+    if not p.is_dir(): raise OutputError(f"{p}: exists and is not a folder; `kddcup24 {command}` writes a folder there: name a new one (nothing was changed)")
+    entries = sorted(x.name for x in p.iterdir())
+    mark = p/OUTPUT_MARK
+    owner = mark.read_text(encoding="utf-8", errors="replace").strip() if mark.is_file() else ""
+    if entries and owner != command:
+        shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+        by = f"`kddcup24 {owner}`" if owner else "no kddcup24 command"
+        raise OutputError(f"{p}: holds {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} ({shown}) written by {by}, not by "
+                          f"`kddcup24 {command}`: name a new or empty folder (nothing was changed)")
+    return p
+
+def claim_file(path:str|Path, # an output file a command was given (`--out`, `--per-record`, `--plot`)
+               inputs:list=(), # the files the command reads (None entries are skipped)
+              ) -> Path:
+    "`path` if it may become an output file: not a folder, and not one of the command's inputs."
+    p = Path(path).expanduser()
+    if p.is_dir(): raise OutputError(f"{p}: is a folder; the output is a file: name one (nothing was changed)")
+    for i in inputs:
+        if i is not None and p.resolve() == Path(i).expanduser().resolve():
+            raise OutputError(f"{p}: is the input {i}: write the output somewhere else (nothing was changed)")
+    return p
+
 @contextlib.contextmanager
 def atomic_dir(path:str|Path, # the folder to create or replace
+               owner:str|None=None, # a command's name: `path` must be new, empty or that command's (`claim_output`), and is marked so
               ):
     "Yield a temporary sibling folder to fill; on success it replaces `path`, on failure it is removed."
     import shutil
+    if owner: claim_output(path, owner)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the mode `mkdir` would
     try:
         yield tmp
+        if owner: (tmp/OUTPUT_MARK).write_text(owner + "\n", encoding="utf-8")
         old = path.with_name(f".{path.name}.old")  # swap, so a reader never finds the folder missing
         if path.exists(): os.replace(path, old)
         os.replace(tmp, path); shutil.rmtree(old, ignore_errors=True)
@@ -293,45 +339,59 @@ class Recipe:
     quant: QuantConfig = field(default_factory=QuantConfig)
 
 # %% ../nbs/00_core.ipynb #b32d8852
-class RecipeError(ValueError): "A recipe file that does not validate."
+class RecipeError(ValueError):
+    "A recipe that does not validate: `SOURCE: field 'section.key': what is wrong` (`field` holds the key)."
+    def __init__(self, msg:str, field:str|None=None): super().__init__(msg); self.field = field
 
-def _check(tp, v, where):
-    "Validate `v` against annotation `tp`, converting nested dataclasses; errors name `where`."
+def _field_error(path:str, what:str) -> RecipeError:
+    "A `RecipeError` for the field at dotted `path` (no source yet: `load_recipe` adds the file or the `--set`)."
+    return RecipeError(f"field '{path}': {what}" if path else what, path or None)
+
+def _check(tp, v, path):
+    "Validate `v` against annotation `tp`, converting nested dataclasses; errors name the field `path`."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is typing.Any: return v
-    if is_dataclass(tp): return build_config(tp, v, where)
+    if is_dataclass(tp): return _build(tp, v, path)
     if origin in (typing.Union, types.UnionType):
         for a in args:
-            try: return _check(a, v, where)
+            try: return _check(a, v, path)
             except RecipeError: pass
-        raise RecipeError(f"{where}: {v!r} is not {' or '.join(getattr(a,'__name__',str(a)) for a in args)}")
+        raise _field_error(path, f"{v!r} is not {' or '.join(getattr(a,'__name__',str(a)) for a in args)}")
     if tp is type(None):
         if v is None: return v
-        raise RecipeError(f"{where}: expected null, got {v!r}")
+        raise _field_error(path, f"expected null, got {v!r}")
     if origin is list:
-        if not isinstance(v, list): raise RecipeError(f"{where}: expected a list, got {v!r}")
-        return [_check(args[0], x, f"{where}[{i}]") for i, x in enumerate(v)]
+        if not isinstance(v, list): raise _field_error(path, f"expected a list, got {v!r}")
+        return [_check(args[0], x, f"{path}[{i}]") for i, x in enumerate(v)]
     if origin is dict:
-        if not isinstance(v, dict): raise RecipeError(f"{where}: expected a mapping, got {v!r}")
-        return {_check(args[0], k, f"{where} key"): _check(args[1], x, f"{where}.{k}") for k, x in v.items()}
+        if not isinstance(v, dict): raise _field_error(path, f"expected a mapping, got {v!r}")
+        return {_check(args[0], k, f"{path} key"): _check(args[1], x, f"{path}.{k}") for k, x in v.items()}
     if tp is float and isinstance(v, int) and not isinstance(v, bool): return float(v)
     if tp is float and isinstance(v, str):  # PyYAML reads `2e-4` (no dot) as text
         try: return float(v)
         except ValueError: pass
     if tp in (int, float) and isinstance(v, bool) or not isinstance(v, tp):
-        raise RecipeError(f"{where}: expected {tp.__name__}, got {v!r}")
+        raise _field_error(path, f"expected {tp.__name__}, got {v!r}")
     return v
+
+def _build(cls, d, path=""):
+    "`build_config` without the source: errors name the field only."
+    if not isinstance(d, dict): raise _field_error(path, f"expected a mapping, got {d!r}")
+    hints, names = typing.get_type_hints(cls), {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown: raise _field_error(f"{path}.{unknown[0]}".lstrip("."), f"unknown key; allowed in {path or 'a recipe'}: {sorted(names)}")
+    required = [f.name for f in fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    for k in required:
+        if k not in d: raise _field_error(f"{path}.{k}".lstrip("."), "missing (every recipe names its run and its track)")
+    return cls(**{k: _check(hints[k], v, f"{path}.{k}".lstrip(".")) for k, v in d.items()})
 
 def build_config(cls, # a dataclass type
                  d:dict, # its values (missing keys take the defaults)
-                 where:str="recipe", # a path used in error messages
+                 where:str="recipe", # the source named in error messages (a file)
                 ):
-    "Build dataclass `cls` from `d`, rejecting unknown keys and wrong types."
-    if not isinstance(d, dict): raise RecipeError(f"{where}: expected a mapping, got {d!r}")
-    hints, names = typing.get_type_hints(cls), {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown: raise RecipeError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
-    return cls(**{k: _check(hints[k], v, f"{where}.{k}") for k, v in d.items()})
+    "Build dataclass `cls` from `d`, rejecting unknown keys, missing required keys and wrong types."
+    try: return _build(cls, d)
+    except RecipeError as e: raise RecipeError(f"{where}: {e}", e.field) from None
 
 # %% ../nbs/00_core.ipynb #0461be40
 def recipe_dir() -> Path:
@@ -352,6 +412,8 @@ MAX_RECIPE_BYTES = 1 << 20
 
 def _recipe_path(name):
     p = Path(name)
+    if p.is_dir(): raise RecipeError(f"{p}: is a folder; a recipe is a YAML file or a shipped name {list_recipes()}")
+    if p.suffix in (".yaml", ".yml") and not p.exists(): raise RecipeError(f"{p}: no such recipe file")
     if p.suffix in (".yaml", ".yml") or p.exists(): return p
     p = recipe_dir()/f"{name}.yaml"
     if not p.exists(): raise FileNotFoundError(f"No recipe {name!r}; shipped recipes: {list_recipes()}")
@@ -362,7 +424,11 @@ def _read_recipe(name, seen=()):
     p = _recipe_path(name)
     if str(p) in seen: raise RecipeError(f"{p}: `extends` forms a cycle")
     if p.stat().st_size > MAX_RECIPE_BYTES: raise RecipeError(f"{p}: {p.stat().st_size} bytes; a recipe is at most {MAX_RECIPE_BYTES}")
-    text = p.read_text(encoding="utf-8")
+    raw = p.read_bytes()
+    try: text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise RecipeError(f"{p}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x})") from None
     try:
         # a recipe is untrusted input: YAML aliases can expand a few lines into gigabytes, and no recipe needs them
         if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text)): raise RecipeError(f"{p}: YAML aliases (*name) are not allowed in a recipe")
@@ -375,31 +441,77 @@ def _read_recipe(name, seen=()):
 
 def parse_override(s:str) -> dict:
     "Turn `section.key=value` (value in YAML syntax) into a nested mapping."
-    if "=" not in s: raise RecipeError(f"override {s!r}: expected section.key=value")
-    k, v = s.split("=", 1)
-    d = yaml.safe_load(v)
+    k, eq, v = s.partition("=")
+    if not eq or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", k.strip()):
+        raise RecipeError(f"--set {s!r}: expected section.key=value (e.g. train.lr=2e-4)")
+    try: d = yaml.safe_load(v)
+    except yaml.YAMLError as e: raise RecipeError(f"--set {s!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
     for part in reversed(k.strip().split(".")): d = {part: d}
     return d
+
+def _finite(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _at_least(n): return (lambda v: v >= n, f"{n} or more")
+_POSITIVE = (lambda v: _finite(v) and v > 0, "a finite number above 0")
+_FRACTION = (lambda v: _finite(v) and 0 < v <= 1, "a fraction in (0, 1]")
+_SHARE = (lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]")
+def _one_of(*xs): return (lambda v: v in xs, f"one of {list(xs)}")
+
+# Values that can only be mistakes, refused before any work: field -> (test, what the field must be)
+RANGES = {
+    "model.dtype": _one_of("float32", "bfloat16", "float16", "auto"),
+    "inference.backend": _one_of("transformers", "vllm"), "inference.prompt": _one_of("vanilla", "task_type"),
+    "inference.mc_scoring": _one_of(*MC_SCORING), "inference.batch_size": _at_least(1), "inference.max_batch_tokens": _at_least(0),
+    "inference.max_new_tokens": (lambda v: set(v) <= set(TASK_TYPES) and all(x >= 1 for x in v.values()),
+                                 f"task types of {list(TASK_TYPES)} mapped to 1 or more tokens"),
+    "inference.ner_boost": (_finite, "a finite number"), "inference.tensor_parallel_size": _at_least(1),
+    "inference.gpu_memory_utilization": _FRACTION, "inference.max_model_len": _at_least(0), "inference.max_num_seqs": _at_least(0),
+    "inference.max_context": _at_least(0), "inference.eval_limit": _at_least(0),
+    "data.size": _at_least(0), "data.valid_per_task": _at_least(0), "data.valid_size": _at_least(0), "data.synthetic": _at_least(0),
+    "data.type_weights": (lambda v: set(v) <= set(TASK_TYPES) and all(_finite(x) and x >= 0 for x in v.values()),
+                          f"task types of {list(TASK_TYPES)} mapped to finite weights of 0 or more"),
+    "data.near_dup": _FRACTION, "data.shuffle_options": _SHARE,
+    "lora.r": _at_least(1), "lora.alpha": (lambda v: v > 0, "above 0"), "lora.dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "train.lr": _POSITIVE, "train.epochs": _POSITIVE, "train.max_steps": (lambda v: v >= 1 or v == -1, "1 or more, or -1 (the epochs decide)"),
+    "train.max_minutes": (lambda v: _finite(v) and v >= 0, "0 (no limit) or a finite number of minutes"),
+    "train.batch_size": _at_least(1), "train.grad_accum": _at_least(1), "train.max_length": _at_least(1), "train.save_steps": _at_least(1),
+    "train.warmup_ratio": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "train.keep_checkpoints": (lambda v: v >= -1, "-1 (all), 0 (those the ensemble averages) or more"),
+    "train.loss": _one_of(*TRAIN_LOSS), "train.launch": _one_of(*TRAIN_LAUNCH), "train.processes": _at_least(0),
+    "merge.n_adapters": _at_least(1),
+    "merge.wise_ft_alpha": (lambda v: v == "auto" or (_finite(v) and 0 <= v <= 1), "a weight in [0, 1], or auto"),
+    "merge.wise_ft_grid": (lambda v: len(v) > 0 and all(_finite(x) and 0 <= x <= 1 for x in v), "a non-empty list of weights in [0, 1]"),
+    "quant.method": _one_of("awq", "autoawq"), "quant.bits": _one_of(4, 8),
+    "quant.group_size": (lambda v: v >= 1 and v & (v - 1) == 0, "a power of two"),
+    "quant.calibration_samples": _at_least(1), "quant.max_seq_length": _at_least(1),
+}
+
+def check_ranges(r:Recipe) -> Recipe:
+    "`r`, after checking every field of `RANGES`; else a `RecipeError` naming the field, its value and what it must be."
+    for k, (ok, what) in RANGES.items():
+        sec, key = k.split("."); v = getattr(getattr(r, sec), key)
+        if not ok(v): raise _field_error(k, f"{v!r}: must be {what}")
+    try: get_track(r.track)
+    except KeyError as e: raise _field_error("track", f"{r.track!r}: must be 1-5") from None
+    try: check_name(r.name, "recipe name")  # it names the run's folder: a recipe may not write outside the runs folder
+    except ValueError as e: raise _field_error("name", str(e)) from None
+    return r
+
+def _blame(e:RecipeError, p:Path, overrides:list[str]) -> RecipeError:
+    "`e` with its source: the last `--set` that wrote the failing field (or a part of it), else the recipe file `p`."
+    for o in reversed(overrides):
+        k = o.partition("=")[0].strip()
+        if e.field and (e.field == k or e.field.startswith(k + ".") or e.field.startswith(k + "[") or k.startswith(e.field + ".")):
+            return RecipeError(f"--set {o!r}: {e}", e.field)
+    return RecipeError(f"{p}: {e}", e.field)
 
 def load_recipe(name:str|Path, # a shipped recipe name (`track5`, `track5-gpu`) or a YAML path
                 overrides:list[str]=(), # `section.key=value` strings applied last
                ) -> Recipe:
-    "Load, merge and validate a recipe into a typed `Recipe`."
+    "Load, merge and validate (types and ranges) a recipe into a typed `Recipe`; an error names the file or the `--set` and the field."
     d, p = _read_recipe(name)
     for o in overrides: d = _merge(d, parse_override(o))
-    r = build_config(Recipe, d, where=str(p))
-    get_track(r.track)
-    try: check_name(r.name, "recipe name")  # it names the run's folder: a recipe may not write outside the runs folder
-    except ValueError as e: raise RecipeError(f"{p}.name: {e}") from None
-    if r.inference.mc_scoring not in MC_SCORING:
-        raise RecipeError(f"{p}.inference.mc_scoring: expected one of {MC_SCORING}, got {r.inference.mc_scoring!r}")
-    if r.train.loss not in TRAIN_LOSS:
-        raise RecipeError(f"{p}.train.loss: expected one of {TRAIN_LOSS}, got {r.train.loss!r}")
-    if r.train.launch not in TRAIN_LAUNCH:
-        raise RecipeError(f"{p}.train.launch: expected one of {TRAIN_LAUNCH}, got {r.train.launch!r}")
-    for k, v in (("train.processes", r.train.processes), ("inference.max_model_len", r.inference.max_model_len), ("inference.max_num_seqs", r.inference.max_num_seqs)):
-        if v < 0: raise RecipeError(f"{p}.{k}: expected 0 or more, got {v}")
-    return r
+    try: return check_ranges(_build(Recipe, d))
+    except RecipeError as e: raise _blame(e, p, list(overrides)) from None
 
 def as_recipe(recipe:str|Path|Recipe|None=None, # a `Recipe`, a shipped name or YAML path, or None
               track:int=5, # the track whose CPU default (`track{N}`) stands in for None
@@ -410,6 +522,16 @@ def as_recipe(recipe:str|Path|Recipe|None=None, # a `Recipe`, a shipped name or 
         if overrides: raise RecipeError("overrides apply to a recipe name or path, not to a loaded Recipe")
         return recipe
     return load_recipe(recipe or f"track{track}", list(overrides))
+
+def cli_recipe(recipe:str|None, # `--recipe` as given (None: `track{track}`)
+               track:int|None, # `--track` as given (None: not given)
+               overrides:list[str]|None=(), # `--set` values
+              ) -> Recipe:
+    "The recipe a command line names; a `--track` that contradicts the recipe's own track is an error naming both."
+    r = as_recipe(recipe, track or 5, list(overrides or []))
+    if recipe and track is not None and r.track != track:
+        raise RecipeError(f"--track {track}: recipe {recipe} says field 'track': {r.track}; drop --track or name the track's recipe", "track")
+    return r
 
 def recipe_dict(r:Recipe) -> dict:
     "A recipe as plain data (for run records)."

@@ -8,7 +8,7 @@ import hashlib, json, os, random, re, sys, time
 from collections import Counter, defaultdict
 from pathlib import Path
 import numpy as np
-from .core import TASK_TYPES, TRACKS, Recipe, as_recipe, data_dir as find_data_dir, recipe_dict, save_figure, sha256_file
+from .core import TASK_TYPES, TRACKS, Recipe, as_recipe, cli_recipe, data_dir as find_data_dir, recipe_dict, save_figure, sha256_file
 from .shopbench import RecordError, numbered_lines, question_parts, validate_record
 from .prompts import chat_example, format_answer
 from .sources import (SOURCES, TRACK_MAP, assign_tracks, fetch_data, hash32, json_items, load_ec_guide, load_hub, load_shopbench,
@@ -275,10 +275,10 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
                   plots:bool=True, # write `lengths.png`
                  ) -> dict:
     "Build a track's mixture into `out_dir` (train.jsonl, valid.jsonl, card.json, lengths.png), atomically; return the card."
-    from kddcup24.core import atomic_dir, runs_dir
+    from kddcup24.core import atomic_dir, claim_output, runs_dir
     rc = as_recipe(recipe)
     cfg, root = rc.data, find_data_dir(data_dir)
-    out = Path(out_dir) if out_dir else runs_dir(rc.name)/"data"
+    out = claim_output(Path(out_dir) if out_dir else runs_dir(rc.name)/"data", "data", [root])  # before any work: never an input, never a user's folder
     t0 = time.time()
     pool, rep = curate(root, cfg, runs_dir(rc.name))
     for t, w in cfg.type_weights.items():
@@ -293,7 +293,7 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
         chosen = {id(r) for v in by.values() for r in v}
         rest = [r for r in rest if id(r) in chosen]
     train, valid = [to_example(r, root) for r in rest], [to_example(r, root) for r in valid]
-    with atomic_dir(out) as tmp:  # a reader sees the old folder or the new one, never half of one
+    with atomic_dir(out, "data") as tmp:  # a reader sees the old folder or the new one, never half of one
         for name, rs in (("train.jsonl", train), ("valid.jsonl", valid)):
             with open(tmp/name, "w", encoding="utf-8") as f:
                 for r in rs: f.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -313,8 +313,7 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
 # %% ../nbs/02_data.ipynb #35906ad5
 def cmd_data(a):
     "Run `kddcup24 data`."
-    rc = as_recipe(a.recipe, a.track, a.set or [])
-    if a.track != rc.track: raise ValueError(f"--track {a.track} but recipe {rc.name!r} is for track {rc.track}")
+    rc = cli_recipe(a.recipe, a.track, a.set)
     root = a.data_dir or os.environ.get("KDDCUP24_DATA") or fetch_data(base_url=a.base_url, allow_unpinned=a.allow_unpinned)
     card = build_mixture(rc, root, a.out, plots=not a.no_plots)
     print(f"track {rc.track}: {card['train']['total']} train / {card['valid']['total']} valid records, "
@@ -329,7 +328,7 @@ def add_cli(sub):
     p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA; else fetch the public data into the cache)")
     p.add_argument("--base-url", help="mirror of the data layout to fetch from (default KDDCUP24_DATA_URL, else public homes)")
     p.add_argument("--allow-unpinned", action="store_true", help="also fetch public files that have no pinned checksum yet")
-    p.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    p.add_argument("--out", required=True, help="output folder: new, empty, or an earlier `kddcup24 data` output (replaced atomically)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override, e.g. data.size=5000")
     p.add_argument("--no-plots", action="store_true", help="skip the length histograms")
     p.set_defaults(func=cmd_data)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, os, re, sys
 from pathlib import Path
-from .core import atomic_write, runs_dir
+from .core import atomic_dir, atomic_write, claim_output, runs_dir
 from .pipeline import nbs_dir
 
 # %% auto #0
@@ -149,6 +149,7 @@ def build_site(out:str|Path="_docs", # output folder
     "Build the documentation site: writeup notebooks + per-track run reports; Quarto or an HTML preview."
     import shutil, subprocess
     nbs = nbs_dir(); out = Path(out).resolve(); runs = Path(runs or runs_dir()).resolve()
+    claim_output(out, "docs", [nbs, runs])  # a site folder the docs wrote before, or a new one: never a user's folder, never an input
     stage = out.parent/f".{out.name}.src"
     if stage.exists(): shutil.rmtree(stage)
     stage.mkdir(parents=True)
@@ -166,8 +167,8 @@ def build_site(out:str|Path="_docs", # output folder
     for p in runs.glob("track*/*.png"): (stage/"runs"/p.parent.name).mkdir(parents=True, exist_ok=True); shutil.copy(p, stage/"runs"/p.parent.name/p.name)
     use_quarto = shutil.which("quarto") is not None if quarto is None else quarto
     if use_quarto:
-        subprocess.run(["quarto", "render", str(stage), "--output-dir", str(out)], check=True)
-        return out
+        with atomic_dir(out, "docs") as tmp: subprocess.run(["quarto", "render", str(stage), "--output-dir", str(tmp)], check=True)
+        shutil.rmtree(stage); return out
     # preview without Quarto: nbconvert each notebook, with a sidebar listing the writeup and the runs
     from nbconvert import HTMLExporter
     pages = [(p.name, stage/p.name) for p in writeup] + [(f"runs/{p.parent.name}/{p.name}", stage/"runs"/p.parent.name/p.name) for p in reports]
@@ -178,20 +179,18 @@ def build_site(out:str|Path="_docs", # output folder
         if reports: h.append("<h4>Runs</h4>")
         h += [f'<a href="{up}{n[:-6]}.html">{"leaderboard" if n.startswith("runs/leaderboard/") else n[5:-6]}</a>' for n, p in pages if n.startswith("runs/")]
         return "".join(h) + "</div>"
-    tmp = out.parent/f".{out.name}.tmp"
-    if tmp.exists(): shutil.rmtree(tmp)
     ex = HTMLExporter(template_name="lab")
-    for name, p in pages:
-        html, _ = ex.from_filename(str(p))
-        depth = name.count("/")
-        html = re.sub(r'href="([\w./-]+)\.ipynb"', r'href="\1.html"', html.replace("</head>", SIDEBAR_CSS + "</head>", 1))  # as Quarto does
-        i = html.index(">", html.index("<body")) + 1
-        html = html[:i] + nav(depth) + html[i:]
-        dest = tmp/(name[:-6] + ".html"); dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text(html, encoding="utf-8")
-    for p in runs.glob("track*/*.png"): shutil.copy(p, tmp/"runs"/p.parent.name/p.name) if (tmp/"runs"/p.parent.name).exists() else None
-    if (stage/"images").exists(): shutil.copytree(stage/"images", tmp/"images")
-    if out.exists(): shutil.rmtree(out)
-    os.replace(tmp, out); shutil.rmtree(stage)
+    with atomic_dir(out, "docs") as tmp:  # replaces only a site the docs wrote before
+        for name, p in pages:
+            html, _ = ex.from_filename(str(p))
+            depth = name.count("/")
+            html = re.sub(r'href="([\w./-]+)\.ipynb"', r'href="\1.html"', html.replace("</head>", SIDEBAR_CSS + "</head>", 1))  # as Quarto does
+            i = html.index(">", html.index("<body")) + 1
+            html = html[:i] + nav(depth) + html[i:]
+            dest = tmp/(name[:-6] + ".html"); dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text(html, encoding="utf-8")
+        for p in runs.glob("track*/*.png"): shutil.copy(p, tmp/"runs"/p.parent.name/p.name) if (tmp/"runs"/p.parent.name).exists() else None
+        if (stage/"images").exists(): shutil.copytree(stage/"images", tmp/"images")
+    shutil.rmtree(stage)
     return out
 
 # %% ../nbs/10a_docs.ipynb #a592ec3c

@@ -5,7 +5,7 @@
 # %% ../nbs/05_ensemble.ipynb #4c9c181c
 from __future__ import annotations
 from pathlib import Path
-from .core import as_recipe, atomic_dir, save_figure, sha256_file
+from .core import as_recipe, atomic_dir, cli_recipe, save_figure, sha256_file
 from .models import check_weights
 from .run import (ModelRef, eval_sets, peak_rss_gib, read_metrics, read_scores, run_folder, run_lock, score,
                           update_metrics)
@@ -282,5 +282,5 @@ def add_cli(sub):
     p.add_argument("--limit", type=int, default=0, help="only the first N records of each eval set")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
     def go(a):
-        with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track)): run_ensemble(a.track, a.adapters, a.alpha, a.recipe, a.data_dir, a.limit, a.set)
+        with run_lock(run_folder(cli_recipe(a.recipe, a.track, a.set), a.track)): run_ensemble(a.track, a.adapters, a.alpha, a.recipe, a.data_dir, a.limit, a.set)
     p.set_defaults(func=go)

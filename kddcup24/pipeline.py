@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
-from .core import DISK_ERRNOS, DISK_HINT, atomic_write, check_writable, get_track
+from .core import DISK_ERRNOS, DISK_HINT, RecipeError, atomic_write, check_writable, get_track
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0
@@ -156,7 +156,7 @@ def run_pipeline(track:int, # track id 1-5
     from kddcup24 import plan as planner
     get_track(track); picked = select_stages(stages)  # a stage name that does not exist stops before any work
     r = run_recipe(recipe, track, list(overrides), name)
-    if r.track != track: raise RuntimeError(f"recipe {r.name} is for track {r.track}, not {track}")
+    if r.track != track: raise RecipeError(f"--track {track}: recipe {recipe or r.name} says field 'track': {r.track}; drop --track or name the track's recipe", "track")
     pl = planner.plan(r, hardware or planner.detect_hardware())
     print(planner.format_plan(pl), file=sys.stderr)
     if check_plan and not pl["fits"]:
@@ -228,5 +228,5 @@ def add_cli(sub):
     p.add_argument("--name", default=None, help="the run's name, i.e. its folder under runs/ (default: the recipe's, plus a hash of --set)")
     def go(a):
         try: run_pipeline(a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel, a.hardware, not a.ignore_plan, a.set, a.name)
-        except (RuntimeError, ValueError) as e: print(f"kddcup24 run: {e}", file=sys.stderr); sys.exit(1)
+        except RuntimeError as e: print(f"kddcup24 run: error: {e}", file=sys.stderr); sys.exit(1)  # a stage failed or cannot fit; bad input: exit 2
     p.set_defaults(func=go)

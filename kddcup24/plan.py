@@ -8,7 +8,7 @@ import functools, json, os, sys, time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from .core import TRACKS, Recipe, as_recipe
+from .core import TRACKS, Recipe, as_recipe, cli_recipe
 from .engine import hidden_questions
 from .gpu import kv_bytes_per_token, padded_intermediate, train_processes
 from .sources import TRACK_MAP
@@ -377,8 +377,7 @@ def format_plan(p:dict, # a `plan`
 
 def cmd_plan(a):
     "Print the plan of `--recipe` (default `track{N}`) on `--hardware` (default: this machine); exit 1 if a stage does not fit."
-    try: p = plan(as_recipe(a.recipe, a.track, a.set), a.hardware or detect_hardware())
-    except (ValueError, FileNotFoundError) as e: print(f"kddcup24 plan: {e}", file=sys.stderr); sys.exit(2)
+    p = plan(cli_recipe(a.recipe, a.track, a.set), a.hardware or detect_hardware())  # a bad recipe: the CLI's one error line, exit 2
     print(json.dumps(p, indent=1) if a.json else format_plan(p))
     if not p["fits"]: sys.exit(1)
     return p

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import contextlib, time
 from pathlib import Path
-from .core import as_recipe, atomic_dir
+from .core import as_recipe, atomic_dir, cli_recipe
 from .gpu import padded_intermediate
 from .run import ModelRef, eval_sets, load_mixture, read_metrics, run_folder, run_lock, score, update_metrics
 
@@ -174,7 +174,7 @@ def add_cli(sub):
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
     def go(a):
-        with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track)): run_quantize(a.track, a.method, a.bits, a.group_size, a.recipe, a.data_dir, a.limit, a.set)
+        with run_lock(run_folder(cli_recipe(a.recipe, a.track, a.set), a.track)): run_quantize(a.track, a.method, a.bits, a.group_size, a.recipe, a.data_dir, a.limit, a.set)
     p.set_defaults(func=go)
 
 # %% ../nbs/06_quantize.ipynb #f7464f60

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, json, os, resource, subprocess, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
-from .core import Recipe, as_recipe, atomic_write, build_config, check_name, data_dir, get_track, recipe_dict, runs_dir
+from .core import OUTPUT_MARK, Recipe, as_recipe, atomic_write, build_config, check_name, data_dir, get_track, recipe_dict, runs_dir
 from .shopbench import BOOTSTRAP, evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0
@@ -59,7 +59,7 @@ def _remove_leftovers(rd:Path) -> list[str]:
     import shutil
     gone = []
     for p in [*rd.glob(".*"), *rd.glob("*/.*")]:
-        if p.name in (".ipynb_checkpoints",) or p == rd/"run.lock": continue
+        if p.name in (".ipynb_checkpoints", OUTPUT_MARK) or p == rd/"run.lock": continue
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         gone.append(str(p.relative_to(rd)))
     return sorted(gone)

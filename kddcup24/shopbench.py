@@ -12,13 +12,13 @@ import numpy as np
 from .core import TASK_TYPES, get_track
 
 # %% auto #0
-__all__ = ['METRICS', 'MAX_INPUT_BYTES', 'NUMBERED', 'MAX_RESPONSE_CHARS', 'PARSERS', 'BOOTSTRAP', 'RecordError',
-           'validate_record', 'read_input', 'load_records', 'write_records', 'numbered_lines', 'option_labels',
-           'numbered_items', 'question_parts', 'parse_multichoice', 'parse_retrieval', 'parse_ranking', 'parse_ner',
-           'parse_generation', 'parse_response', 'accuracy', 'hit_rate_3', 'ndcg', 'ner_counts', 'f1_from_counts',
-           'rouge_l', 'bleu', 'SentenceSimilarity', 'MetricError', 'multilingual_similarity', 'score_record',
-           'replicates', 'with_intervals', 'paired', 'task_key', 'record_ids', 'record_tracks', 'task_groups',
-           'aggregate', 'evaluate_records']
+__all__ = ['METRICS', 'FALLBACK_PEAK_PER_MB', 'NUMBERED', 'MAX_RESPONSE_CHARS', 'PARSERS', 'BOOTSTRAP', 'RESAMPLE_CHUNK',
+           'RecordError', 'validate_record', 'evaluate_peak_per_mb', 'mem_available', 'input_bound', 'read_input',
+           'load_records', 'write_records', 'numbered_lines', 'option_labels', 'numbered_items', 'question_parts',
+           'parse_multichoice', 'parse_retrieval', 'parse_ranking', 'parse_ner', 'parse_generation', 'parse_response',
+           'accuracy', 'hit_rate_3', 'ndcg', 'ner_counts', 'f1_from_counts', 'rouge_l', 'bleu', 'SentenceSimilarity',
+           'MetricError', 'multilingual_similarity', 'score_record', 'replicates', 'with_intervals', 'paired',
+           'task_key', 'record_ids', 'record_tracks', 'task_groups', 'aggregate', 'evaluate_records']
 
 # %% ../nbs/01_shopbench.ipynb #d6fd2ee7
 METRICS = ("accuracy", "hit rate@3", "ndcg", "micro f1", "rougel", "bleu", "jp-bleu", "sent-transformer", "multilingual-sent-transformer")
@@ -56,36 +56,98 @@ def validate_record(r:dict, # one question
     return r
 
 # %% ../nbs/01_shopbench.ipynb #fd5d53a1
-MAX_INPUT_BYTES = int(os.environ.get("KDDCUP24_MAX_INPUT_MB", 4096)) << 20  # a data or predictions file is untrusted input: bounded
+FALLBACK_PEAK_PER_MB = 20.0  # evaluate's peak MiB per MiB of input where no measurement ships: above the 18 measured before jp-bleu stopped leaking
+
+@lru_cache(maxsize=1)
+def evaluate_peak_per_mb() -> float:
+    "MiB of `kddcup24 evaluate`'s peak memory per MiB of input: the shipped measurement's slope, else `FALLBACK_PEAK_PER_MB`."
+    from kddcup24.core import measured
+    m = measured("evaluate-memory")
+    return float(m["slope_mb_per_mb"]) if m else FALLBACK_PEAK_PER_MB
+
+def mem_available() -> int:
+    "Bytes this machine can give a new process now: MemAvailable of /proc/meminfo, else psutil's, else 1 GiB."
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for l in f:
+                if l.startswith("MemAvailable:"): return int(l.split()[1]) << 10
+    except (OSError, ValueError): pass
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except Exception: return 1 << 30
+
+def input_bound() -> int:
+    "Bytes an input file may have: `KDDCUP24_MAX_INPUT_MB` if set, else half the free memory over evaluate's peak per byte."
+    if env := os.environ.get("KDDCUP24_MAX_INPUT_MB", "").strip():
+        try: return int(float(env) * 2**20)
+        except ValueError: raise ValueError(f"KDDCUP24_MAX_INPUT_MB={env!r}: not a number of MiB") from None
+    return int(mem_available() * 0.5 / evaluate_peak_per_mb())
+
+def _input_size(path:Path) -> int:
+    "The size of input file `path`, or a `RecordError`: missing, a folder, or larger than `input_bound()`."
+    if path.is_dir(): raise RecordError(f"{path}: is a folder, expected a file")
+    try: n = path.stat().st_size
+    except FileNotFoundError: raise RecordError(f"{path}: no such file") from None
+    if n > (b := input_bound()):
+        why = (f"the {b >> 20} MiB bound on an input file (raise KDDCUP24_MAX_INPUT_MB to read it)" if os.environ.get("KDDCUP24_MAX_INPUT_MB", "").strip()
+               else f"the {b >> 20} MiB this machine's free memory allows evaluate (peak ≈ {evaluate_peak_per_mb():.1f}× the file; set KDDCUP24_MAX_INPUT_MB to override)")
+        raise RecordError(f"{path}: {n/2**20:.0f} MiB, above {why}")
+    return n
+
+def _utf8(path:Path, data:bytes, line:int|None=None) -> str:
+    "`data` decoded; a `RecordError` naming the file, the line (`line`, else counted) and the column of the first bad byte."
+    try: return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        col = len(data[start:e.start].decode("utf-8", "replace")) + 1
+        line = line or data.count(b"\n", 0, e.start) + 1
+        raise RecordError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {col})") from None
 
 def read_input(path:str|Path, # a data, questions or predictions file
               ) -> str:
-    "The text of `path`, refused with a message naming it when it is larger than `MAX_INPUT_BYTES`."
-    path = Path(path); n = path.stat().st_size
-    if n > MAX_INPUT_BYTES:
-        raise RecordError(f"{path}: {n/2**20:.0f} MiB, above the {MAX_INPUT_BYTES >> 20} MiB bound on an input file (raise KDDCUP24_MAX_INPUT_MB to read it)")
-    return path.read_text(encoding="utf-8")
+    "The text of `path`; a `RecordError` naming it if it is missing, a folder, larger than `input_bound()`, not UTF-8 or empty."
+    path = Path(path); _input_size(path)
+    text = _utf8(path, path.read_bytes())
+    if not text.strip(): raise RecordError(f"{path}: no records (the file is empty)")
+    return text
+
+def _json_lines(path:Path, f):
+    "`(where, record)` for each non-blank line of the open binary file `f`, read a line at a time."
+    for i, raw in enumerate(f, 1):
+        line = _utf8(path, raw, i)
+        if not line.strip(): continue
+        try: yield f"{path}:{i}", json.loads(line)
+        except json.JSONDecodeError as e: raise RecordError(f"{path}:{i}: not valid JSON: {e.msg}") from None
+
+_HINT = {"response": " (run `kddcup24 predict` first)"}  # how to get a required field that is missing
 
 def load_records(path:str|Path, # a JSON Lines file or a JSON array file
-                 validate:bool=True, # check each record against the schema
+                 validate:bool=True, # check each record against the schema (and that there is one)
                  known_metric:bool=True, # see `validate_record`
+                 require:tuple[str,...]=(), # fields every record must carry (`("response",)` for predictions)
                 ) -> list[dict]:
-    "Read questions from `path`; errors name the file, the line (or array index) and the field."
-    path = Path(path)
-    text = read_input(path)
-    if text.lstrip().startswith("["):
-        try: recs = json.loads(text)
-        except json.JSONDecodeError as e: raise RecordError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
-        items = [(f"{path}[{i}]", r) for i, r in enumerate(recs)]
-    else:
-        items = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip(): continue
-            try: items.append((f"{path}:{i}", json.loads(line)))
-            except json.JSONDecodeError as e: raise RecordError(f"{path}:{i}: not valid JSON: {e.msg}") from None
-    if validate:
-        for where, r in items: validate_record(r, where, known_metric)
-    return [r for _, r in items]
+    "Read questions from `path` (JSON Lines a line at a time); errors name the file, the line (or array index) and the field."
+    path = Path(path); _input_size(path)
+    with open(path, "rb") as f:
+        first = b""
+        while (chunk := f.read(1 << 16)) and not (first := chunk.lstrip()[:1]): pass
+        f.seek(0)
+        if first == b"[":  # a JSON array is parsed whole: its text, then its records
+            text = _utf8(path, f.read())
+            try: recs = json.loads(text)
+            except json.JSONDecodeError as e: raise RecordError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
+            del text
+            items = ((f"{path}[{i}]", r) for i, r in enumerate(recs))
+        else: items = _json_lines(path, f)
+        out = []
+        for where, r in items:
+            if validate: validate_record(r, where, known_metric)
+            for k in require:
+                if not isinstance(r, dict) or k not in r: raise _err(where, k, "missing" + _HINT.get(k, ""))
+            out.append(r)
+    if validate and not out: raise RecordError(f"{path}: no records ({'an empty JSON array' if first == b'[' else 'the file is empty'})")
+    return out
 
 def write_records(path:str|Path, # destination (.jsonl)
                   recs:list[dict], # records to write
@@ -209,17 +271,22 @@ def rouge_l(pred:str, truth:str) -> float:
     "ROUGE-L F-measure with stemming."
     return _rouge().score(pred, truth)["rougeL"].fmeasure
 
+@lru_cache(maxsize=2)
+def _bleu_metric(ja:bool):
+    "sacrebleu's BLEU as `corpus_bleu` builds it, built once: a new one per call leaves its MeCab tagger in sacrebleu's tokenizer cache (megabytes a call)."
+    from sacrebleu.metrics import BLEU
+    return BLEU(lowercase=True, smooth_method="exp", tokenize="ja-mecab" if ja else "13a")
+
 def bleu(pred:str, truth:str, ja:bool=False) -> float:
     "Sentence BLEU/100 of the first line, lower-cased (`ja` uses the MeCab tokenizer)."
-    import sacrebleu
     first = pred.strip("\n").split("\n")[0]
-    return sacrebleu.corpus_bleu([first], [[truth]], smooth_method="exp", lowercase=True,
-                                 tokenize="ja-mecab" if ja else "13a").score / 100
+    return _bleu_metric(ja).corpus_score([first], [[truth]]).score / 100
 
 # %% ../nbs/01_shopbench.ipynb #69e9e0f2
 class SentenceSimilarity:
     "Official `sent-transformer` (or `multilingual-sent-transformer`) metric over a sentence-transformers model."
-    def __init__(self, model=None, name:str="all-MiniLM-L6-v2"): self._model, self._cache, self.name = model, {}, name
+    def __init__(self, model=None, name:str="all-MiniLM-L6-v2", cache_size:int=2**15): # texts whose embeddings are kept (~1.6 KB each)
+        self._model, self._cache, self.name, self.cache_size = model, {}, name, cache_size
     @property
     def model(self):
         if self._model is None:
@@ -228,7 +295,9 @@ class SentenceSimilarity:
         return self._model
     def embed(self, s:str) -> np.ndarray:
         "The embedding of one sentence (cached)."
-        if s not in self._cache: self._cache[s] = self.model.encode([s])[0]
+        if s not in self._cache:
+            if len(self._cache) >= self.cache_size: del self._cache[next(iter(self._cache))]  # the oldest goes: memory stays bounded
+            self._cache[s] = self.model.encode([s])[0]
         return self._cache[s]
     def __call__(self, pred:str, truth:str|list[str]):
         "Cosine of `pred` with `truth` (mean over a list of truths), clipped at 0."
@@ -266,6 +335,7 @@ def score_record(r:dict, # a record with `response`
 
 # %% ../nbs/01_shopbench.ipynb #688d3ec7
 BOOTSTRAP = 1000  # resamples per interval
+RESAMPLE_CHUNK = 1 << 20  # resampled question indices held at once: a task of 200,000 questions needs 8 MB, not 1.6 GB
 
 def _f1(c:np.ndarray) -> np.ndarray:
     "Micro-F1 of summed `(tp, fp, fn)` rows, vectorised (`f1_from_counts` on each row)."
@@ -281,11 +351,13 @@ def replicates(recs:list[dict], # the questions (task, metric and tracks come fr
     "Bootstrap replicates of every score, keyed `task:<k>`, `type:<t>`, `track:<i>` and `mean`; each an array (len(scoreds), n)."
     rng, out, meta = np.random.default_rng(seed), {}, {}
     for k, ix in task_groups(recs).items():
-        idx = rng.integers(0, len(ix), (n, len(ix)))
-        if [recs[i]["metric"] for i in ix] == ["micro f1"] * len(ix):
-            c = np.array([[s[i]["tp_fp_fn"] for i in ix] for s in scoreds], dtype=float)  # (J, len, 3)
-            out[f"task:{k}"] = _f1(c[:, idx].sum(2))
-        else: out[f"task:{k}"] = np.array([[s[i]["score"] for i in ix] for s in scoreds], dtype=float)[:, idx].mean(2)
+        f1 = [recs[i]["metric"] for i in ix] == ["micro f1"] * len(ix)
+        v = np.array([[s[i]["tp_fp_fn" if f1 else "score"] for i in ix] for s in scoreds], dtype=float)  # (J, len) or (J, len, 3)
+        parts, step = [], max(1, RESAMPLE_CHUNK // len(ix))
+        for a in range(0, n, step):  # rows drawn in chunks are the numbers one (n, len) draw gives
+            idx = rng.integers(0, len(ix), (min(step, n - a), len(ix)))
+            parts.append(_f1(v[:, idx].sum(2)) if f1 else v[:, idx].mean(2))
+        out[f"task:{k}"] = np.concatenate(parts, axis=1)
         meta[k] = (recs[ix[0]]["task_type"], {t for i in ix for t in record_tracks(recs[i])})
     mean = lambda ks: np.mean([out[f"task:{k}"] for k in ks], axis=0)
     for tt in TASK_TYPES:
@@ -384,6 +456,6 @@ def evaluate_records(recs:list[dict], # records with a `response`
     "Score every record; return the aggregate report and the per-record results."
     sim = sim or SentenceSimilarity()
     for i, r in enumerate(recs):
-        if "response" not in r: raise RecordError(f"record {i}: field 'response': missing (run `kddcup24 predict` first)")
+        if "response" not in r: raise RecordError(f"record {i + 1}: field 'response': missing (run `kddcup24 predict` first)")  # `load_records(require=...)` names the file
     scored = [score_record(r, sim) for r in recs]
     return with_intervals(aggregate(recs, scored), recs, scored), scored

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, os, shutil
 from pathlib import Path
-from .core import TRACKS, as_recipe, atomic_dir, atomic_write
+from .core import TRACKS, as_recipe, atomic_dir, atomic_write, claim_output
 from .engine import call_limit, kit_batch_size
 from .run import read_metrics
 
@@ -104,13 +104,14 @@ def write_submission(run_dir:str|Path, # a finished run folder
     "Lay out a run's final model as a starter-kit submission in `out`; return `out`."
     import kddcup24
     run_dir = Path(run_dir)
+    claim_output(out, "submission", [run_dir])  # before any work: never the run, inside it or above it, never a user's folder
     r = as_recipe(run_dir/"recipe.yaml")
     name, model = final_model(run_dir)
     gpu = gpu_recipe(r)
     desc = f"kddcup24 {r.name}: {r.model.base}, {name} model of run {run_dir.name}"
     why = "given" if time_limit is not None else f"track {r.track}'s {TRACKS[r.track].minutes} minutes shared by its calls"
     if time_limit is None: time_limit = call_limit(r.track, kit_batch_size(r.inference.batch_size))
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "submission") as tmp:
         atomic_write(tmp/"aicrowd.json", json.dumps({"challenge_id": CHALLENGES[r.track], "authors": list(authors), "gpu": gpu,
                                                      "description": desc}, indent=2) + "\n")
         (tmp/"models").mkdir()
@@ -127,7 +128,7 @@ def add_cli(sub):
     "Register `kddcup24 submission`."
     p = sub.add_parser("submission", help="write a finished run as a starter-kit submission folder")
     p.add_argument("--run", required=True, help="the run folder (runs/<name>)")
-    p.add_argument("--out", required=True, help="the submission folder (replaced atomically)")
+    p.add_argument("--out", required=True, help="the submission folder: new, empty, or an earlier `kddcup24 submission` output (replaced atomically)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per batch_predict call (default: the track's limit shared by its calls)")
     p.add_argument("--author", action="append", default=[], help="aicrowd.json author (repeatable)")
     def go(a): print(write_submission(a.run, a.out, a.time_limit, a.author))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, random, re, sys, time
 from collections import Counter
 from pathlib import Path
-from .core import as_recipe, atomic_dir, data_dir as find_data_dir
+from .core import as_recipe, atomic_dir, claim_output, cli_recipe, data_dir as find_data_dir
 from .run import ModelRef, generate, run_folder
 from .shopbench import RecordError, option_labels, parse_response, validate_record
 from .prompts import format_answer
@@ -142,12 +142,12 @@ def run_synthetic(recipe=None, # the run's recipe (name, path or `Recipe`); None
     t0, rc = time.time(), as_recipe(recipe, track)
     n = rc.data.synthetic if n is None else n
     w = writer or rc.data.synthetic_writer or rc.model.base
-    out = Path(out_dir) if out_dir else run_folder(rc, track)/"synthetic"
+    out = claim_output(Path(out_dir) if out_dir else run_folder(rc, track)/"synthetic", "synth", [find_data_dir(data_dir)])
     seeds = pick_seeds(find_data_dir(data_dir), SEEDS_PER_QUESTION * n, rc.data.seed)
     kept, why = synthesize(seeds, ModelRef(w), rc, max_new_tokens, verbose)
     card = {"writer": w, "backend": rc.inference.backend, "wanted": n, "seeds": len(seeds), "kept": len(kept[:n]), "outcomes": dict(why),
             "seconds": round(time.time() - t0, 1)}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "synth") as tmp:
         write_records(tmp/f"{re.sub(r'[^A-Za-z0-9._-]+', '_', str(w))}.jsonl", kept[:n])
         (tmp/"card.json").write_text(json.dumps(card, indent=1))
     return {**card, "out": str(out)}
@@ -156,7 +156,7 @@ def run_synthetic(recipe=None, # the run's recipe (name, path or `Recipe`); None
 def cmd_synth(a):
     "Run `kddcup24 synth`."
     from kddcup24.run import run_lock
-    rc = as_recipe(a.recipe, a.track, a.set)
+    rc = cli_recipe(a.recipe, a.track, a.set)
     with run_lock(run_folder(rc, a.track)):
         print(json.dumps(run_synthetic(rc, a.track, a.n, a.model, a.data_dir, a.out, a.max_new_tokens, a.verbose)))
 

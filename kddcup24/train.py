@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, dataclasses, json, os, shlex, shutil, subprocess, sys, tempfile, time
 from collections import defaultdict
 from pathlib import Path
-from .core import Recipe, as_recipe, atomic_dir, atomic_write, runs_dir, save_figure, sha256_file
+from .core import Recipe, as_recipe, atomic_dir, atomic_write, cli_recipe, runs_dir, save_figure, sha256_file
 from .gpu import cuda_devices, rank_device_map, train_processes
 from .run import (ModelRef, dev_questions, eval_sets, git_commit, load_mixture, mixture_for_track, paired_scores, peak_rss_gib,
                           read_metrics, read_scores, run_folder, run_lock, score, summary, update_curve, update_metrics)
@@ -593,6 +593,7 @@ def _measurement(a, path:str|Path, body:dict):
 
 def cmd_train(a):
     "`kddcup24 train`: train a track, run a multi-process launch (or print it), or benchmark."
+    cli_recipe(a.recipe, a.track, a.set)  # a bad recipe, --set or a --track that contradicts it: refused before any work
     if not (a.launch or a.benchmark or a.curve or "LOCAL_RANK" in os.environ):  # a rank of a launch trains; it never launches
         lp = launch_plan(as_recipe(a.recipe, a.track, a.set))
         if lp: a.launch, a.num_processes, a.run, a.recipe = lp[0], lp[1], True, a.recipe or f"track{a.track}"  # the recipe asks for a launch
