@@ -158,8 +158,9 @@ def main(argv:list[str]|None=None):
     try: a.func(a)
     except (ValueError, KeyError) as ex:  # bad input: a record, a recipe, a --set, an output folder that is not ours
         print(f"kddcup24 {a.cmd}: error: {ex.args[0] if isinstance(ex, KeyError) and ex.args else ex}", file=sys.stderr); sys.exit(2)
-    except OSError as ex:  # a full disk or a read-only folder, a failed download: one line, not a traceback from inside a library
-        if disk_fault(ex): print(f"kddcup24 {a.cmd}: error: {disk_fault(ex)}", file=sys.stderr); sys.exit(1)
-        if ex.filename is None and ex.errno is not None: raise
-        # a path the user gave that cannot be read or written (missing, a folder, not permitted): theirs to fix
-        print(f"kddcup24 {a.cmd}: error: {ex.filename + ': ' if ex.filename else ''}{ex.strerror or ex}", file=sys.stderr); sys.exit(2)
+    except OSError as ex:  # one line, not a traceback from inside a library
+        fault = disk_fault(ex)  # a full disk or a read-only folder: the machine's, exit 1
+        if not fault and (ex.filename or isinstance(ex, FileNotFoundError)):  # a path the user gave (missing, a folder): theirs, exit 2
+            print(f"kddcup24 {a.cmd}: error: {f'{ex.filename}: {ex.strerror}' if ex.filename else ex}", file=sys.stderr); sys.exit(2)
+        if not fault and ex.errno is not None: raise
+        print(f"kddcup24 {a.cmd}: error: {fault or ex}", file=sys.stderr); sys.exit(1)  # ... or a failed download: exit 1

@@ -8,11 +8,11 @@ from conftest import ROOT
 ANSWERING = {"synthetic", "zero_shot", "ensemble", "quantize", "evaluate"}
 
 def run_cli(*args):
-    "Run `kddcup24 plan ARGS` in-process: (exit status, stdout)."
-    ap = argparse.ArgumentParser(); P.add_cli(ap.add_subparsers())
-    a, out = ap.parse_args(["plan", *args]), io.StringIO()
+    "Run `kddcup24 plan ARGS` in-process through the console script's entry point: (exit status, stdout)."
+    from kddcup24.cli import main
+    out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        try: a.func(a); code = 0
+        try: main(["plan", *args]); code = 0
         except SystemExit as e: code = e.code
     return code, out.getvalue()
 
