@@ -4,7 +4,7 @@
 
 # %% ../nbs/01d_engine.ipynb #52bcbc7e
 from __future__ import annotations
-import math, re, time
+import math, os, re, time
 from dataclasses import dataclass, field, asdict
 from .core import MC_SCORING, TASK_TYPES, TRACKS, as_recipe
 from .prompts import chat_messages, option_messages
@@ -12,11 +12,11 @@ from .shopbench import numbered_items, question_parts
 
 # %% auto #0
 __all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'CONTENT_FREE', 'SHRINKABLE',
-           'KIT_BATCH', 'CUT', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state',
+           'SLOWDOWN', 'KIT_BATCH', 'CUT', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state',
            'list_text_budget', 'mc_options', 'mc_parts', 'make_policy', 'constrain', 'finish', 'policy_processor',
-           'chat_prompt', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard', 'kit_batch_size',
-           'hidden_questions', 'call_limit', 'common_prefix', 'token_batches', 'encodable', 'context_size',
-           'truncate_middle', 'Engine', 'int8_copy', 'predict_records']
+           'chat_prompt', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard', 'other_runnable',
+           'cpu_threads', 'kit_batch_size', 'hidden_questions', 'call_limit', 'common_prefix', 'token_batches',
+           'encodable', 'context_size', 'truncate_middle', 'Engine', 'int8_copy', 'predict_records']
 
 # %% ../nbs/01d_engine.ipynb #094dda56
 RANKING_CUES = ("permutation", "rank ", "ranking", "re-rank", "rerank")
@@ -253,6 +253,7 @@ def pmi_pick(keys:list[str], # option numbers
 
 # %% ../nbs/01d_engine.ipynb #fbc7f912
 SHRINKABLE = ("generation", "named_entity_recognition")
+SLOWDOWN = 1.5  # a like-for-like batch this much slower (or faster) than its estimate: the machine changed, not the batch
 
 class TimeGuard:
     "Shortens open-ended generations so that a call ends within `limit_s` seconds; the measured cost carries over to the next call."
@@ -260,6 +261,7 @@ class TimeGuard:
         self.limit_s, self.clock, self.t0 = limit_s, clock, clock()
         self.s_per_token = None  # measured: seconds per question·token, all types
         self.rates = {}  # measured per task type: a retrieval batch's cost is mostly its prompts, a generation batch's its tokens
+        self.tokens = {}  # the token budget each type's rate was last measured at
         self.shortened = 0  # questions decoded under a shortened budget
 
     def start(self, limit_s:float|None) -> TimeGuard:
@@ -268,10 +270,19 @@ class TimeGuard:
         return self
 
     def record(self, n_questions:int, n_tokens:int, seconds:float, task_type:str|None=None):
-        "Update the measured cost after a batch (of `task_type`: its own rate too)."
+        "Update the measured cost after a batch (of `task_type`: its own rate too); a like-for-like batch `SLOWDOWN` off its estimate rescales every rate."
         x = seconds / max(n_questions * max(n_tokens, 1), 1)
-        self.s_per_token = x if self.s_per_token is None else 0.5 * (self.s_per_token + x)
-        if task_type: self.rates[task_type] = x if task_type not in self.rates else 0.5 * (self.rates[task_type] + x)
+        old = self.rates.get(task_type)
+        # like for like: the type measured before, at the same budget if the guard cuts it (a cut batch's cost is mostly its prompts)
+        r = x / old if old and (task_type not in SHRINKABLE or self.tokens.get(task_type) == n_tokens) else 1.0
+        if r > SLOWDOWN or r < 1 / SLOWDOWN:  # load came or went: it changes every type's cost, not only this one's
+            k = r if r > 1 else 0.5 * (1 + r)  # slower at once (the next batch must be cut now), faster half way
+            self.rates = {t: v * k for t, v in self.rates.items()}
+            self.s_per_token *= k
+        else:
+            self.s_per_token = x if self.s_per_token is None else 0.5 * (self.s_per_token + x)
+            if task_type: self.rates[task_type] = x if old is None else 0.5 * (old + x)
+        if task_type: self.tokens[task_type] = n_tokens
 
     def factor(self, remaining:list[tuple[str, int, int]]) -> float:
         "Budget scale for shrinkable types given the remaining `(task_type, n_questions, max_new_tokens)` batches."
@@ -292,6 +303,34 @@ class TimeGuard:
         b = max(1, int(full * self.factor(rem))) if t in SHRINKABLE else full
         if b < full: self.shortened += n
         return b
+
+# %% ../nbs/01d_engine.ipynb #5aff03f7
+def other_runnable(samples:int=5, # looks, `gap_s` apart; their median counts
+                   gap_s:float=0.001,
+                  ) -> int|None:
+    "Runnable tasks of other processes now: `/proc/stat`'s `procs_running` less this process's running threads; None where there is no /proc."
+    from pathlib import Path
+    try:
+        seen = []
+        for i in range(samples):
+            if i: time.sleep(gap_s)
+            running = int(re.search(r"^procs_running (\d+)", Path("/proc/stat").read_text(), re.M).group(1))
+            own = 0
+            for t in Path("/proc/self/task").iterdir():
+                try: own += Path(t, "stat").read_text().rsplit(")", 1)[1].split()[0] == "R"
+                except (OSError, IndexError): pass  # a thread that just ended
+            seen.append(max(running - own, 0))
+        return sorted(seen)[len(seen) // 2]
+    except (OSError, AttributeError, ValueError): return None
+
+def cpu_threads(threads:int, # the configured count
+                others:int|None, # runnable tasks of other processes (`other_runnable`)
+                cores:int|None=None, # cores this process may run on (default: its affinity)
+               ) -> int:
+    "Threads for the next batch: `threads`, but no more than the cores the others leave free, and one at least."
+    if not others: return threads
+    if cores is None: cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(threads, cores - others))
 
 # %% ../nbs/01d_engine.ipynb #tg000002
 KIT_BATCH = (1, 16)  # the batch sizes the starter kit allows per `batch_predict` call
@@ -394,6 +433,7 @@ class Engine:
         self.timings = {}  # task type -> (questions, seconds)
         self.budgets = []  # (task type, max new tokens) of each batch run
         self.guard = TimeGuard(None)  # started by each `predict`; its measured cost carries over
+        self.threads = {}  # torch threads -> batches run with them (time-limited calls on CPU, `fit_threads`)
         self.context = min(context or self.cfg.max_context or 1 << 30, context_size(self.model, tok))
         self.truncated = 0  # questions cut in the middle to fit `context`
 
@@ -484,7 +524,26 @@ class Engine:
                 time_limit:float|None=None, # seconds for the whole call (shortens generations; `self.guard` counts them)
                 progress=None, # a tqdm bar to advance, or None
                ) -> list[str]:
-        "Answers for `questions`, in order."
+        "Answers for `questions`, in order; a time-limited call on CPU runs each batch on the cores other processes leave free."
+        import torch
+        threads = torch.get_num_threads()  # as configured (OMP_NUM_THREADS): restored however the call ends
+        try: return self._predict(questions, is_mc, types, time_limit, progress, threads)
+        finally:
+            if torch.get_num_threads() != threads: torch.set_num_threads(threads)
+
+    def fit_threads(self, threads:int, # the configured count
+                   ):
+        "Before a batch: torch's threads set to `cpu_threads` (the configured count on the cores others leave free), on CPU."
+        import torch
+        if self.model.device.type != "cpu": return
+        n = cpu_threads(threads, other_runnable())
+        if n != torch.get_num_threads(): torch.set_num_threads(n)
+        self.threads[n] = self.threads.get(n, 0) + 1
+
+    def _predict(self, questions, is_mc, types, time_limit, progress, threads):
+        "`predict`'s body; `threads` is the configured count, adapted per batch only under a time limit (no limit: reproducible)."
+        fit = self.fit_threads if time_limit is not None else lambda n: None
+        guard = self.guard.start(time_limit)  # the whole call counts: preparing prompts and scoring options take time too
         questions = [encodable(q) for q in questions]
         types = types or [route(q, m) for q, m in zip(questions, is_mc)]
         questions, pols = self.prepare(questions, types)
@@ -493,16 +552,15 @@ class Engine:
         lens, batches, out = [len(x) for x in ids], [], [None] * len(questions)
         scored = [i for i, p in enumerate(pols) if p.options]  # multiple choice by option likelihood: no decoding
         for k in range(0, len(scored), self.cfg.batch_size):
-            idx, t0 = scored[k:k + self.cfg.batch_size], time.perf_counter()
+            fit(threads); idx, t0 = scored[k:k + self.cfg.batch_size], time.perf_counter()
             for i, a in zip(idx, self._pick_options([pols[i] for i in idx])): out[i] = a
             n, s = self.timings.get("multiple-choice", (0, 0.0)); self.timings["multiple-choice"] = (n + len(idx), s + time.perf_counter() - t0)
             if progress is not None: progress.update(len(idx))
         for t in TASK_TYPES:  # short answers first, so the guard has measurements before the long ones
             idx = sorted((i for i in range(len(questions)) if types[i] == t and not pols[i].options), key=lambda i: lens[i])
             batches += [(t, b) for b in token_batches(idx, lens, self.cfg.batch_size, self.cfg.max_batch_tokens)]
-        guard = self.guard.start(time_limit)
         for j, (t, idx) in enumerate(batches):
-            budget, t0 = guard.budget(batches[j:], pols), time.perf_counter()
+            fit(threads); budget, t0 = guard.budget(batches[j:], pols), time.perf_counter()
             res = self._batch([ids[i] for i in idx], [pols[i] for i in idx], budget)
             dt = time.perf_counter() - t0
             guard.record(len(idx), budget, dt, t); self.budgets.append((t, budget))
