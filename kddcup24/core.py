@@ -11,13 +11,13 @@ from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LAUNCH', 'TRAIN_LOSS',
-           'MAX_RECIPE_BYTES', 'RANGES', 'cache_dir', 'data_dir', 'check_name', 'runs_dir', 'atomic_write',
-           'OutputError', 'claim_output', 'claim_file', 'atomic_dir', 'sha256_file', 'save_figure', 'disk_fault',
-           'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig',
-           'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config', 'recipe_dir',
-           'list_recipes', 'parse_override', 'check_ranges', 'load_recipe', 'as_recipe', 'cli_recipe', 'recipe_dict',
-           'measured_dir', 'measured']
+__all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'HIDDEN', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LAUNCH',
+           'TRAIN_LOSS', 'MAX_RECIPE_BYTES', 'RANGES', 'cache_dir', 'data_dir', 'check_name', 'runs_dir',
+           'atomic_write', 'OutputError', 'claim_output', 'claim_file', 'atomic_dir', 'sha256_file', 'save_figure',
+           'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig',
+           'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config',
+           'recipe_dir', 'list_recipes', 'parse_override', 'check_ranges', 'load_recipe', 'as_recipe', 'cli_recipe',
+           'recipe_dict', 'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -199,6 +199,7 @@ TRACKS = {t.id: t for t in [
     Track(3, "amazon-kdd-cup-24-user-behavior-alignment", "user behaviour", 30),
     Track(4, "amazon-kdd-cup-24-multi-lingual-abilities", "multilingual", 20),
     Track(5, None, "all-around", 140)]}
+HIDDEN = 20_000  # questions in track 5's hidden test (about: every track's questions); the others get the share of their minutes
 TASK_TYPES = ("multiple-choice", "retrieval", "ranking", "named_entity_recognition", "generation")
 
 def get_track(track:int|str, # an id (1-5, also as text) or a data key
@@ -552,3 +553,16 @@ def measured(name:str, # a file's stem in `kddcup24/measured/` (e.g. `curve-trac
     missing = [k for k in ("command", "git_commit") if not isinstance(m, dict) or not m.get(k)]
     if missing: raise ValueError(f"{p}: a measurement names its {' and '.join(missing)}")
     return m
+
+# %% ../nbs/00_core.ipynb #13aaa08d
+class WiseFt(typing.NamedTuple):
+    "Wise-ft's weights at one a."
+    base: float  # of W_base in the merge: 1-a
+    ft: float    # of W_ft in the merge: a
+    lora: float  # of the adapter's update ΔW = W_ft - W_base: a
+
+def wise_ft_weights(alpha:float, # a in [0, 1]: 0 gives the base, 1 the fine-tuned model
+                   ) -> WiseFt:
+    "The weights of W_base and W_ft in (1-a)·W_base + a·W_ft, and the LoRA scale that gives the same model."
+    if not (_finite(alpha) and 0 <= alpha <= 1): raise ValueError(f"wise-ft alpha must be in [0, 1], got {alpha}")
+    return WiseFt(1 - alpha, alpha, alpha)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math, os, re, time
 from dataclasses import dataclass, field, asdict
-from .core import MC_SCORING, TASK_TYPES, TRACKS, as_recipe
+from .core import HIDDEN, MC_SCORING, TASK_TYPES, TRACKS, as_recipe
 from .prompts import chat_messages, option_messages
 from .shopbench import numbered_items, question_parts
 
@@ -342,8 +342,7 @@ def kit_batch_size(n:int, # the recipe's `inference.batch_size`
 
 def hidden_questions(track:int, # track id
                     ) -> int:
-    "The planner's estimate of a track's hidden-test questions: `kddcup24.plan.HIDDEN` for track 5, the others by their minutes."
-    from kddcup24.plan import HIDDEN
+    "The planner's estimate of a track's hidden-test questions: `HIDDEN` (notebook 00) for track 5, the others by their minutes."
     return round(HIDDEN * TRACKS[track].minutes / TRACKS[5].minutes)
 
 def call_limit(track:int, # track id (its time limit)

@@ -129,12 +129,13 @@ def wise_ft(base:str|Path, # base model (hub id, folder or embedded name)
     from mergekit.config import MergeConfiguration
     from mergekit.merge import run_merge
     from mergekit.options import MergeOptions
+    from kddcup24.core import wise_ft_weights
     from kddcup24.models import resolve_model
-    if not 0 <= alpha <= 1: raise ValueError(f"wise-ft alpha must be in [0, 1], got {alpha}")
+    w = wise_ft_weights(alpha)  # an a outside [0, 1] is an error
     cfg = MergeConfiguration.model_validate({
         "merge_method": "linear", "dtype": dtype, "base_model": resolve_model(base),
-        "models": [{"model": resolve_model(base), "parameters": {"weight": 1 - alpha}},
-                   {"model": str(ft), "parameters": {"weight": alpha}}]})
+        "models": [{"model": resolve_model(base), "parameters": {"weight": w.base}},
+                   {"model": str(ft), "parameters": {"weight": w.ft}}]})
     with atomic_dir(out) as tmp:
         run_merge(cfg, str(tmp), MergeOptions(copy_tokenizer=True, lazy_unpickle=True, low_cpu_memory=True,
                                                safe_serialization=True, trust_remote_code=False, quiet=True, write_model_card=False))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_pipeline.ipynb #e3495aa6
 from __future__ import annotations
-import json, os, re, sys, time
+import json, os, re, sys, tempfile, time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -13,8 +13,8 @@ from .core import DISK_ERRNOS, DISK_HINT, RecipeError, atomic_write, check_writa
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0
-__all__ = ['PIPELINE', 'PACKAGES', 'Stage', 'select_stages', 'package_versions', 'preflight', 'nbs_dir', 'recipe_changes',
-           'stage_failure', 'run_pipeline', 'add_cli']
+__all__ = ['PIPELINE', 'STAGE_TAG', 'PACKAGES', 'Stage', 'select_stages', 'stage_cell', 'stage_notebook', 'package_versions',
+           'preflight', 'nbs_dir', 'recipe_changes', 'stage_failure', 'run_pipeline', 'add_cli']
 
 # %% ../nbs/10_pipeline.ipynb #d386728e
 def _stages_done(*names):
@@ -46,6 +46,33 @@ def select_stages(names:list[str]|None=None) -> list[Stage]:
     bad = [n for n in names if n not in known]
     if bad: raise ValueError(f"unknown stage(s) {bad}; stages are {[s.name for s in PIPELINE]}")
     return [s for s in PIPELINE if s.name in names]
+
+# %% ../nbs/10_pipeline.ipynb #b4dfd9c2
+STAGE_TAG = "stage"  # the cell tag of the code cells a pipeline stage runs besides its exports and its parameters
+_EXPORT = re.compile(r"^#\|\s*export[is]?\b", re.M)
+
+def stage_cell(c:dict, # a notebook cell (nbformat JSON)
+              ) -> bool:
+    "Whether a pipeline stage keeps the cell: every markdown cell, and the code cells that are exported, the `parameters` cell or tagged `stage`."
+    if c["cell_type"] != "code": return True
+    tags = c.get("metadata", {}).get("tags", [])
+    return "parameters" in tags or STAGE_TAG in tags or bool(_EXPORT.search("".join(c["source"])))
+
+def stage_notebook(src:str|Path, # a stage notebook of the writeup (`nbs/04_train.ipynb`)
+                   dst:str|Path, # where to write the copy the pipeline executes
+                  ) -> Path:
+    "Write `src` as its pipeline stage runs it: the cells `stage_cell` keeps, and a note under the title saying so."
+    nb = json.loads(Path(src).read_text(encoding="utf-8"))
+    cells = [c for c in nb["cells"] if stage_cell(c)]
+    note = {"cell_type": "markdown", "metadata": {}, "source": [
+        f"> The pipeline's run of `{Path(src).name}`: its prose, exported code and stage cells. The unit tests under the "
+        "functions are left out; `make test` runs them."]}
+    if cells and "id" in cells[0]: note = {"id": "stage-only", **note}
+    i = next((k + 1 for k, c in enumerate(cells) if c["cell_type"] == "markdown"), 0)  # under the title
+    nb["cells"] = cells[:i] + [note] + cells[i:]
+    nb.setdefault("metadata", {})["kddcup24"] = {"stage_of": str(src)}
+    Path(dst).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    return Path(dst)
 
 # %% ../nbs/10_pipeline.ipynb #764c1d51
 PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "sentence-transformers", "sacrebleu",
@@ -199,8 +226,10 @@ def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
         try:
             # a bar per stage (cells done, elapsed, estimate left), and what the stage prints streams live to this terminal:
             # the trainer's `step k/N, estimate left` lines and the scoring bars (KDDCUP24_PROGRESS) inside the long cells
-            pm.execute_notebook(str(nbs_dir()/st.notebook), str(out), parameters={**params, **dict(st.params)}, kernel_name=kernel,
-                                cwd=str(nbs_dir()), progress_bar=True, stdout_file=sys.stderr, stderr_file=sys.stderr)
+            # the stage's cells only (`stage_notebook`): the unit tests under the functions are `make test`'s, not the run's
+            with tempfile.TemporaryDirectory() as tmp:
+                pm.execute_notebook(str(stage_notebook(nbs_dir()/st.notebook, Path(tmp)/st.notebook)), str(out), parameters={**params, **dict(st.params)},
+                                    kernel_name=kernel, cwd=str(nbs_dir()), progress_bar=True, stdout_file=sys.stderr, stderr_file=sys.stderr)
         except Exception as e:
             info["stages"][st.name] = {"seconds": round(time.time() - t0, 1), "status": "failed", "notebook": str(out)}
             try: atomic_write(info_p, json.dumps(info, indent=1))

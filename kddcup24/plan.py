@@ -14,10 +14,10 @@ from .gpu import kv_bytes_per_token, padded_intermediate, train_processes
 from .sources import TRACK_MAP
 
 # %% auto #0
-__all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'HIDDEN', 'POOL', 'AWQ_MIN', 'AWQ_PARAMS', 'AWQ_TFLOPS',
-           'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW', 'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate',
-           'linear_params', 'detect_hardware', 'model_shape', 'recipe_problems', 'valid_questions', 'cpu_shares',
-           'mixture_examples', 'train_row', 'awq_row', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
+__all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'POOL', 'AWQ_MIN', 'AWQ_PARAMS', 'AWQ_TFLOPS', 'PROMPT_KV',
+           'PROMPT_MEAN', 'SYNTH_NEW', 'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate', 'linear_params',
+           'detect_hardware', 'model_shape', 'recipe_problems', 'valid_questions', 'cpu_shares', 'mixture_examples',
+           'train_row', 'awq_row', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
 
 # %% ../nbs/01f_plan.ipynb #p005
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def recipe_problems(recipe:Recipe, # a loaded recipe
     return out
 
 # %% ../nbs/01f_plan.ipynb #p017
-GiB, DEV, HIDDEN, POOL = 2**30, 96, 20_000, 50_000  # dev questions; track 5's hidden test; records when data.size is 0 (48.5k for track 5)
+GiB, DEV, POOL = 2**30, 96, 50_000  # dev questions; records when data.size is 0 (48.5k for track 5)
 
 def valid_questions(r:Recipe) -> int:
     "At most how many validation questions `r` scores: `valid_per_task` of each of its track's sub-tasks (`TRACK_MAP`), capped by `valid_size`."

@@ -86,6 +86,7 @@ def quantize_awq(model_dir:str|Path, # merged model folder (or any model `load_m
                  max_seq_length:int=512, # calibration truncation
                  dtype:str="float32", # the dtype the model is held in on the host (bfloat16 for a GPU recipe: never fp32 for a 72B)
                  tensor_parallel:int=1, # GPUs vLLM will split it over: MLPs are padded so each piece holds whole groups
+                 seed:int=0, # orders the calibration samples
                 ) -> Path:
     "AWQ-quantize a model with llm-compressor and save it in compressed-tensors format."
     from datasets import Dataset
@@ -95,7 +96,11 @@ def quantize_awq(model_dir:str|Path, # merged model folder (or any model `load_m
     model, tok = load_model(model_dir, dtype=dtype)
     pad_mlp(model, padded_intermediate(model.config.intermediate_size, tensor_parallel, group_size))
     ds = Dataset.from_dict(tok(texts, truncation=True, max_length=max_seq_length))
-    with cpu_safe_calibration():
+    import torch
+    # llm-compressor draws the calibration order from torch's global generator; seeded, the same model comes out
+    # whatever the process ran before (the generator is put back afterwards)
+    with cpu_safe_calibration(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
         oneshot(model=model, dataset=ds, recipe=awq_recipe(bits, group_size, zero_point, ignore),
                 num_calibration_samples=len(texts), max_seq_length=max_seq_length, pipeline="sequential")
     with atomic_dir(out) as tmp:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses, json, os, resource, subprocess, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
-from .core import OUTPUT_MARK, Recipe, as_recipe, atomic_write, build_config, check_name, data_dir, get_track, recipe_dict, runs_dir
+from .core import (OUTPUT_MARK, Recipe, as_recipe, atomic_write, build_config, check_name, data_dir, get_track, recipe_dict, runs_dir,
+                           wise_ft_weights)
 from .shopbench import BOOTSTRAP, evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0
@@ -286,7 +287,7 @@ def interpolate(base_model, ft_model, # two models of the same architecture
     "`base_model` with its weights replaced in place by (1-a)·W_base + a·W_ft (mergekit's arithmetic)."
     import torch
     ft = ft_model.state_dict()
-    w = torch.tensor([1 - alpha, alpha], dtype=torch.float32)
+    w = torch.tensor(wise_ft_weights(alpha)[:2], dtype=torch.float32)  # (W_base's, W_ft's)
     with torch.no_grad():
         for k, p in base_model.state_dict().items():
             r = torch.zeros_like(p, dtype=torch.float32)
@@ -308,9 +309,10 @@ def load_ref(ref:ModelRef, # the model to load
         from peft import PeftModel
         from kddcup24.models import check_weights
         check_weights(ref.adapter); pm = PeftModel.from_pretrained(model, str(ref.adapter))
-        if ref.alpha != 1:
+        s = wise_ft_weights(ref.alpha).lora
+        if s != 1:
             for mod in pm.modules():
-                if hasattr(mod, "scaling") and isinstance(mod.scaling, dict): mod.scaling = {k: v * ref.alpha for k, v in mod.scaling.items()}
+                if hasattr(mod, "scaling") and isinstance(mod.scaling, dict): mod.scaling = {k: v * s for k, v in mod.scaling.items()}
         model = pm.merge_and_unload()
     model.eval()
     return model, tok
@@ -377,7 +379,7 @@ def answer(sets:dict[str, list[dict]], # eval set name -> ShopBench records
         keep = ("input_field", "is_multiple_choice", "task_type")
         return _vllm_subprocess({"kind": "answer", "recipe": recipe_dict(recipe), "refs": [dataclasses.asdict(x) for x in refs], "llm_kw": llm_kw,
                                  "sets": {n: [{k: x[k] for k in keep if k in x} for x in recs] for n, recs in sets.items()}})
-    from kddcup24.serving import answer_vllm
+    from kddcup24.vllm_backend import answer_vllm
     return answer_vllm(sets, refs, recipe, **llm_kw)
 
 def generate(prompts:list[str], # fully formatted prompts (chat template applied)
@@ -398,7 +400,7 @@ def generate(prompts:list[str], # fully formatted prompts (chat template applied
     except ImportError:
         return _vllm_subprocess({"kind": "generate", "recipe": recipe_dict(recipe), "refs": [dataclasses.asdict(ref)], "llm_kw": llm_kw,
                                  "prompts": list(prompts), "max_new_tokens": max_new_tokens})
-    from kddcup24.serving import generate_vllm
+    from kddcup24.vllm_backend import generate_vllm
     return generate_vllm(prompts, ref, recipe, max_new_tokens, **llm_kw)
 
 def score(sets:dict[str, list[dict]], # eval set name -> ShopBench records with truths
@@ -423,7 +425,7 @@ def vllm_worker(job:str|Path, # the job file `answer` wrote
                 out:str|Path, # where the results go
                ):
     "Answer (or generate for) a job file with vLLM in this environment."
-    from kddcup24.serving import answer_vllm, generate_vllm
+    from kddcup24.vllm_backend import answer_vllm, generate_vllm
     j = json.loads(Path(job).read_text())
     r, refs = build_config(Recipe, j["recipe"], where=str(job)), [ModelRef(**x) for x in j["refs"]]
     if j.get("kind") == "generate": res = generate_vllm(j["prompts"], refs[0], r, j["max_new_tokens"], **j["llm_kw"])

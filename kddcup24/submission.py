@@ -55,7 +55,7 @@ def _vllm_engine(recipe):
     "The vLLM engine where the recipe asks for it and a GPU is there, else None (the transformers engine)."
     import torch
     if recipe.inference.backend != "vllm" or not torch.cuda.is_available(): return None
-    from kddcup24.serving import VllmEngine, vllm_llm
+    from kddcup24.vllm_backend import VllmEngine, vllm_llm
     llm = vllm_llm(str(HERE/"final"), recipe)
     return VllmEngine(llm, llm.get_tokenizer(), recipe)
 '''

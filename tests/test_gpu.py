@@ -56,18 +56,18 @@ def test_the_recipe_launches_its_train_stage(monkeypatch):
     assert launch_plan(load_recipe("track5-gpu-7b")) is None   # one GPU: one process, no launcher
 
 def test_vllm_gets_the_engine_arguments(monkeypatch):
-    "serving.vllm_llm starts vLLM with what `gpu.vllm_engine_args` decides: fp16 on T4s, TP 4, 3,072 tokens, eager."
+    "vllm_backend.vllm_llm starts vLLM with what `gpu.vllm_engine_args` decides: fp16 on T4s, TP 4, 3,072 tokens, eager."
     from kddcup24.core import load_recipe
-    from kddcup24 import serving
+    from kddcup24 import vllm_backend
     got = {}
     fake_vllm = types.ModuleType("vllm")
     fake_vllm.LLM = lambda **kw: got.update(kw) or "llm"
     monkeypatch.setitem(sys.modules, "vllm", fake_vllm)
     _fake_cuda(monkeypatch, 4, (7, 5), 15.0)
-    assert serving.vllm_llm("some/awq", load_recipe("track5-gpu")) == "llm"
+    assert vllm_backend.vllm_llm("some/awq", load_recipe("track5-gpu")) == "llm"
     assert (got["dtype"], got["tensor_parallel_size"], got["max_model_len"], got["enforce_eager"], got["gpu_memory_utilization"]) == \
         ("float16", 4, 3072, True, 0.95)
-    assert got["logits_processors"] == ["kddcup24.serving:PolicyLogitsProcessor"]
+    assert got["logits_processors"] == ["kddcup24.vllm_backend:PolicyLogitsProcessor"]
     _fake_cuda(monkeypatch, 8, (8, 0))
-    got.clear(); serving.vllm_llm("some/model", load_recipe("track5-gpu"))
+    got.clear(); vllm_backend.vllm_llm("some/model", load_recipe("track5-gpu"))
     assert got["dtype"] == "bfloat16"

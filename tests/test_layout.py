@@ -1,16 +1,15 @@
 """The package's layout (issue 15): every module is in one layer, and the import rule between layers holds.
 
-A stage imports the foundation, never another stage; the foundation never imports a stage, except `run`, which
-reaches the vLLM backend in `serving`; only the command line, the pipeline and the docs builder import stages.
+A stage imports the foundation, never another stage; the foundation never imports a stage; only the command line, the
+pipeline and the docs builder import stages; and no module imports itself back through others (no cycle).
 """
 import ast
 from pathlib import Path
 from conftest import ROOT
 
-FOUNDATION = {"core", "shopbench", "models", "baseline", "prompts", "engine", "run", "plan", "sources", "gpu"}
+FOUNDATION = {"core", "shopbench", "models", "baseline", "prompts", "engine", "vllm_backend", "run", "plan", "sources", "gpu"}
 STAGES = {"data", "synthetic", "train", "ensemble", "quantize", "serving", "submission", "report"}
 RUNNERS = {"cli", "pipeline", "docs"}
-EXCEPTIONS = {("run", "serving")}  # the run module dispatches `inference.backend: vllm` to the serving chapter's backend
 
 def package_imports() -> dict[str, set[str]]:
     "Module -> the package modules it imports (top level or inside functions, absolute or relative)."
@@ -31,7 +30,7 @@ def violations(imports: dict[str, set[str]]) -> list[str]:
     bad = []
     for m, deps in sorted(imports.items()):
         for d in sorted(deps):
-            if (m, d) in EXCEPTIONS or m in RUNNERS: continue
+            if m in RUNNERS: continue
             if d in STAGES: bad.append(f"{m} imports {d}: {'a stage' if m in STAGES else 'the foundation'} must not import a stage")
             if d in RUNNERS: bad.append(f"{m} imports {d}: only the runners import the runners")
     return bad
@@ -44,11 +43,27 @@ def test_every_module_has_one_layer():
 def test_import_rule():
     assert violations(package_imports()) == []
 
+def cycles(imports: dict[str, set[str]]) -> list[list[str]]:
+    "The import cycles, each as the modules along it, the first repeated at the end."
+    out, done = [], set()
+    def walk(m, path):
+        if m in path: out.append(path[path.index(m):] + [m]); return
+        if m in done: return
+        for d in sorted(imports.get(m, ())): walk(d, path + [m])
+        done.add(m)
+    for m in sorted(imports): walk(m, [])
+    return out
+
+def test_no_import_cycle():
+    assert cycles(package_imports()) == []
+    assert cycles({"run": {"serving"}, "serving": {"run", "core"}, "core": set()}) == [["run", "serving", "run"]]
+
 def test_the_checker_sees_a_violation():
     "The check itself: a stage importing a stage, the foundation importing a stage and a stage importing the CLI are caught."
     assert violations({"train": {"data"}, "engine": {"serving"}, "ensemble": {"cli", "run"}, "run": {"serving"}, "cli": {"train"}}) == [
         "engine imports serving: the foundation must not import a stage",
         "ensemble imports cli: only the runners import the runners",
+        "run imports serving: the foundation must not import a stage",
         "train imports data: a stage must not import a stage"]
 
 def test_each_notebook_names_its_module():

@@ -15,7 +15,7 @@ QS = [{"input_field": "Which one?\n0. a\n1. b\n2. c\nAnswer: ", "is_multiple_cho
 def check(d, quantized):
     "Answer QS with the transformers engine and the vLLM backend on model folder `d`; assert they agree."
     from kddcup24.models import load_model
-    from kddcup24.serving import vllm_llm, predict_records_vllm
+    from kddcup24.vllm_backend import vllm_llm, predict_records_vllm
     from kddcup24.engine import predict_records, route, Engine
     from kddcup24.baseline import is_mc
     from kddcup24.shopbench import parse_response
@@ -32,10 +32,10 @@ def check(d, quantized):
                    gpu_memory_utilization=0.15)  # on CPU: the share of RAM vLLM reserves
     try:
         qm = llm.llm_engine.vllm_config.model_config.quantization
-        from kddcup24.serving import cpu_wna16_path
+        from kddcup24.vllm_backend import cpu_wna16_path
         dt = llm.llm_engine.vllm_config.model_config.dtype
         path = cpu_wna16_path(dt)  # where vLLM's native op exists (AVX-512 builds) it takes bf16/fp16 only: float32 runs the reference
-        gemm = (f"{path} ({'vLLM native cpu_gemm_wna16' if path == 'native' else 'kddcup24.serving._reference_wna16'}) for {dt} activations"
+        gemm = (f"{path} ({'vLLM native cpu_gemm_wna16' if path == 'native' else 'kddcup24.vllm_backend._reference_wna16'}) for {dt} activations"
                 if quantized else "none (unquantized)")
         print("vLLM quantization:", qm, "| 4-bit GEMM:", gemm)
         assert qm == ("compressed-tensors" if quantized else None), qm
@@ -64,7 +64,8 @@ def check(d, quantized):
 def check_time_guard(llm, tok, mc_bias, res):
     "The engine's time guard on vLLM, with no time at all: generations cut to one token and counted, list answers untouched."
     from kddcup24.baseline import is_mc
-    from kddcup24.serving import ShopBenchModel, VllmEngine
+    from kddcup24.serving import ShopBenchModel
+    from kddcup24.vllm_backend import VllmEngine
     e = VllmEngine(llm, tok, "track5", mc_bias=mc_bias)
     out = e.predict([q["input_field"] for q in QS], [is_mc(q) for q in QS], time_limit=1e-9)
     # retrieval then ranking run first and measure the cost; NER and generation are then cut to one token each
