@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, importlib, importlib.util, json, math, sys, time
 from pathlib import Path
-from .core import TRACKS, claim_file, disk_fault
+from .core import TRACKS, claim_file, disk_fault, recipe_args
 from .shopbench import evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0
@@ -107,7 +107,7 @@ def cmd_predict(a):
         res = predict_vanilla(recs, model, tok, batch_size=a.batch_size or 8)
     else:
         from kddcup24.run import ModelRef, answer
-        r = load_recipe(a.recipe, a.set + [f"inference.batch_size={a.batch_size}"] * bool(a.batch_size) + [f"model.dtype={a.dtype}"] * bool(a.dtype)
+        r = load_recipe(a.recipe or "track5", a.set + [f"inference.batch_size={a.batch_size}"] * bool(a.batch_size) + [f"model.dtype={a.dtype}"] * bool(a.dtype)
                         + ["model.trust_remote_code=true"] * a.trust_remote_code)
         ref = ModelRef(a.model or r.model.base, adapter=a.adapter, name="model")
         res = answer({"questions": recs}, [ref], r, backend=a.backend, progress=True, time_limit=a.time_limit)["model"]["questions"]["responses"]
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--model", help="hub id, local folder, or embedded name (default: the recipe's model, smollm2-135m)")
     q.add_argument("--data", required=True, help="questions (JSON Lines or a JSON array)")
     q.add_argument("--out", required=True, help="output JSON Lines: the records with `response` added")
-    q.add_argument("--recipe", default="track5", help="recipe name or YAML path for the engine, or `vanilla` for the starter kit's loop")
+    recipe_args(q, track=False, data_dir=False, default="track5; `vanilla`: the starter kit's loop")
     q.add_argument("--time-limit", type=float, help="seconds for the whole run: generations are shortened to fit")
     q.add_argument("--limit", type=int, default=0, help="only the first N questions")
     q.add_argument("--batch-size", type=int, help="questions per forward pass (default: the recipe's; vanilla 8)")
@@ -148,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model (off by default)")
     q.add_argument("--backend", choices=["transformers", "vllm"], help="answering backend (default: the recipe's inference.backend)")
     q.add_argument("--adapter", help="a PEFT LoRA adapter folder on top of the model (vLLM: a LoRA request)")
-    q.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
     q.set_defaults(func=cmd_predict)
     return p
 

@@ -17,7 +17,7 @@ __all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'HIDDEN', 'TASK_
            'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig',
            'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config',
            'recipe_dir', 'list_recipes', 'parse_override', 'check_ranges', 'load_recipe', 'as_recipe', 'cli_recipe',
-           'recipe_dict', 'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
+           'recipe_args', 'args_recipe', 'recipe_dict', 'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -532,6 +532,29 @@ def cli_recipe(recipe:str|None, # `--recipe` as given (None: `track{track}`)
     r = as_recipe(recipe, track or 5, list(overrides or []))
     if recipe and track is not None and r.track != track:
         raise RecipeError(f"--track {track}: recipe {recipe} says field 'track': {r.track}; drop --track or name the track's recipe", "track")
+    return r
+
+def recipe_args(p, # a command's `argparse` parser
+                track:bool=True, # the command takes `--track` (else its recipe's track is the only one)
+                data_dir:bool=True, # it reads the data folder
+                run_dir:bool=False, # it takes an explicit run folder
+                default:str="track{N}", # what `--recipe` means when not given (said in the help)
+               ):
+    "Declare the arguments the recipe commands share, once for all: `--track`, `--recipe`, `--set`, `--data-dir`, `--run-dir`."
+    if track: p.add_argument("--track", type=int, choices=sorted(TRACKS), help="track 1-5 (default: the recipe's; with no --recipe, track{N} is the recipe)")
+    p.add_argument("--recipe", help=f"recipe name or YAML path (default {default})")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
+    if data_dir: p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA; else the public data, fetched into the cache and checked)")
+    if run_dir: p.add_argument("--run-dir", help="run folder (default runs/<recipe name>)")
+    return p
+
+def args_recipe(a, # arguments parsed by a parser that `recipe_args` declared
+               ) -> Recipe:
+    "The recipe the arguments name (`cli_recipe`), with `a.track` set to its track; a command with `--track` needs it or `--recipe`."
+    given = getattr(a, "track", None)
+    if hasattr(a, "track") and given is None and not a.recipe: raise RecipeError("give --track N (the recipe track{N}) or --recipe")
+    r = cli_recipe(a.recipe, given, a.set)
+    if hasattr(a, "track"): a.track = r.track
     return r
 
 def recipe_dict(r:Recipe) -> dict:

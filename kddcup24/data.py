@@ -8,7 +8,7 @@ import hashlib, json, os, random, re, sys, time
 from collections import Counter, defaultdict
 from pathlib import Path
 import numpy as np
-from .core import TASK_TYPES, TRACKS, Recipe, as_recipe, cli_recipe, data_dir as find_data_dir, recipe_dict, save_figure, sha256_file
+from .core import TASK_TYPES, TRACKS, Recipe, args_recipe, as_recipe, data_dir as find_data_dir, recipe_args, recipe_dict, save_figure, sha256_file
 from .shopbench import RecordError, numbered_lines, question_parts, validate_record
 from .prompts import chat_example, format_answer
 from .sources import (SOURCES, TRACK_MAP, assign_tracks, fetch_data, hash32, json_items, load_ec_guide, load_hub, load_shopbench,
@@ -313,7 +313,7 @@ def build_mixture(recipe:str|Path|Recipe, # recipe name (`track5`), YAML path, o
 # %% ../nbs/02_data.ipynb #35906ad5
 def cmd_data(a):
     "Run `kddcup24 data`."
-    rc = cli_recipe(a.recipe, a.track, a.set)
+    rc = args_recipe(a)
     root = a.data_dir or os.environ.get("KDDCUP24_DATA") or fetch_data(base_url=a.base_url, allow_unpinned=a.allow_unpinned)
     card = build_mixture(rc, root, a.out, plots=not a.no_plots)
     print(f"track {rc.track}: {card['train']['total']} train / {card['valid']['total']} valid records, "
@@ -323,12 +323,9 @@ def cmd_data(a):
 def add_cli(sub):
     "Register `kddcup24 data` on the CLI's subparsers."
     p = sub.add_parser("data", help="build a track's training mixture (train/valid JSON Lines and a data card)")
-    p.add_argument("--track", type=int, required=True, choices=sorted(TRACKS), help="track 1-5")
-    p.add_argument("--recipe", help="recipe name or YAML path (default track{N})")
-    p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA; else fetch the public data into the cache)")
+    recipe_args(p)
     p.add_argument("--base-url", help="mirror of the data layout to fetch from (default KDDCUP24_DATA_URL, else public homes)")
     p.add_argument("--allow-unpinned", action="store_true", help="also fetch public files that have no pinned checksum yet")
     p.add_argument("--out", required=True, help="output folder: new, empty, or an earlier `kddcup24 data` output (replaced atomically)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override, e.g. data.size=5000")
     p.add_argument("--no-plots", action="store_true", help="skip the length histograms")
     p.set_defaults(func=cmd_data)

@@ -5,9 +5,9 @@
 # %% ../nbs/05_ensemble.ipynb #4c9c181c
 from __future__ import annotations
 from pathlib import Path
-from .core import as_recipe, atomic_dir, cli_recipe, save_figure, sha256_file
+from .core import args_recipe, as_recipe, atomic_dir, recipe_args, save_figure, sha256_file
 from .models import check_weights
-from .run import (ModelRef, eval_sets, peak_rss_gib, read_metrics, read_scores, run_folder, run_lock, score,
+from .run import (ModelRef, eval_sets, open_run, peak_rss_gib, read_metrics, read_scores, run_folder, run_lock, score,
                           update_metrics)
 
 # %% auto #0
@@ -199,7 +199,7 @@ def adapter_checkpoints(folder:str|Path) -> list[Path]:
 
 def run_ensemble(track:int, # track id 1-5
                  adapters:list, # adapter folders to average
-                 alpha:str|float="auto", # a, or "auto" to sweep the recipe's grid
+                 alpha:str|float|None=None, # a, or "auto" to sweep the recipe's grid; None: the recipe's `merge.wise_ft_alpha`
                  recipe:str|None=None, # recipe name (default `track{N}`)
                  data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
                  limit:int=0, # answer only the first N records of each eval set (smoke runs)
@@ -211,6 +211,7 @@ def run_ensemble(track:int, # track id 1-5
     ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype, adapter_out=rd/"ensemble_adapter")  # streams: no model in RAM
     sets = eval_sets(track, rd, data_dir, limit or rc.inference.eval_limit)
     pick = "valid" if "valid" in sets else "dev"
+    alpha = rc.merge.wise_ft_alpha if alpha is None else alpha  # the recipe decides unless the command line says
     grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]
     done = read_metrics(rd)["stages"] if not limit else {}  # earlier stages' scores (not comparable on a smoke subset)
     # a is chosen on `pick` alone; dev is answered only at the chosen a and for the ensemble, which keeps the stage
@@ -275,13 +276,10 @@ def _stage_report(rd:Path, done:dict, stage:str, split:str) -> dict:
 def add_cli(sub):
     "Register `kddcup24 ensemble`."
     p = sub.add_parser("ensemble", help="average adapters, sweep wise-ft a, save the merged model")
-    p.add_argument("--track", type=int, required=True)
+    recipe_args(p)
     p.add_argument("--adapters", nargs="+", required=True, help="adapter folders (seeds, data orders or checkpoints)")
-    p.add_argument("--alpha", default="auto", help="wise-ft a in [0, 1], or auto (sweep the recipe's grid)")
-    p.add_argument("--recipe", default=None)
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--alpha", help="wise-ft a in [0, 1], or auto (sweep the recipe's grid); default: the recipe's merge.wise_ft_alpha")
     p.add_argument("--limit", type=int, default=0, help="only the first N records of each eval set")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
     def go(a):
-        with run_lock(run_folder(cli_recipe(a.recipe, a.track, a.set), a.track)): run_ensemble(a.track, a.adapters, a.alpha, a.recipe, a.data_dir, a.limit, a.set)
+        with open_run(args_recipe(a)): run_ensemble(a.track, a.adapters, a.alpha, a.recipe, a.data_dir, a.limit, a.set)
     p.set_defaults(func=go)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
-from .core import DISK_ERRNOS, DISK_HINT, RecipeError, atomic_write, check_writable, get_track
+from .core import DISK_ERRNOS, DISK_HINT, RecipeError, args_recipe, atomic_write, check_writable, get_track, recipe_args
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0
@@ -244,18 +244,15 @@ def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
 def add_cli(sub):
     "Register `kddcup24 run`."
     p = sub.add_parser("run", help="run the per-track pipeline notebooks through papermill into runs/<recipe name>/")
-    p.add_argument("--track", type=int, required=True)
-    p.add_argument("--recipe", default=None)
+    recipe_args(p)  # with --set, the run gets a folder of its own: runs/<recipe>-<hash of --set>
     p.add_argument("--stages", nargs="+", default=None, help=f"subset of {[s.name for s in PIPELINE]}")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs are complete")
-    p.add_argument("--data-dir", default=None, help="data folder (default KDDCUP24_DATA; neither: fetch the public data into the cache, verified)")
     p.add_argument("--kernel", default="python3")
     p.add_argument("--hardware", default=None, help="hardware profile for the plan (`kddcup24 plan`; default: detected)")
     p.add_argument("--ignore-plan", action="store_true", help="start even when the plan says a stage does not fit")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a recipe value (repeatable); the run gets its own folder, runs/<recipe>-<hash>")
     p.add_argument("--name", default=None, help="the run's name, i.e. its folder under runs/ (default: the recipe's, plus a hash of --set)")
     def go(a):
+        args_recipe(a)  # a bad recipe or --set, or a --track that contradicts the recipe: exit 2 before any work
         try: run_pipeline(a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel, a.hardware, not a.ignore_plan, a.set, a.name)
         except RuntimeError as e: print(f"kddcup24 run: error: {e}", file=sys.stderr); sys.exit(1)  # a stage failed or cannot fit; bad input: exit 2
     p.set_defaults(func=go)

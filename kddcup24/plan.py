@@ -8,7 +8,7 @@ import functools, json, os, sys, time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from .core import TRACKS, Recipe, as_recipe, cli_recipe
+from .core import TRACKS, Recipe, args_recipe, as_recipe, recipe_args
 from .engine import hidden_questions
 from .gpu import kv_bytes_per_token, padded_intermediate, train_processes
 from .sources import TRACK_MAP
@@ -377,7 +377,7 @@ def format_plan(p:dict, # a `plan`
 
 def cmd_plan(a):
     "Print the plan of `--recipe` (default `track{N}`) on `--hardware` (default: this machine); exit 1 if a stage does not fit."
-    p = plan(cli_recipe(a.recipe, a.track, a.set), a.hardware or detect_hardware())  # a bad recipe: the CLI's one error line, exit 2
+    p = plan(args_recipe(a), a.hardware or detect_hardware())  # a bad recipe: the CLI's one error line, exit 2
     print(json.dumps(p, indent=1) if a.json else format_plan(p))
     if not p["fits"]: sys.exit(1)
     return p
@@ -385,9 +385,7 @@ def cmd_plan(a):
 def add_cli(sub):
     "Register `kddcup24 plan`."
     p = sub.add_parser("plan", help="per stage: device, memory, minutes, and whether it fits the hardware")
-    p.add_argument("--track", type=int, required=True)
-    p.add_argument("--recipe", default=None, help="recipe name or YAML (default track{N})")
+    recipe_args(p, data_dir=False)
     p.add_argument("--hardware", default=None, help="a profile (cpu, 1xT4, 4xT4, 8xA100-80G, 1xH100, 1xH200; default: this machine)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)

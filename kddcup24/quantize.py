@@ -6,9 +6,9 @@
 from __future__ import annotations
 import contextlib, time
 from pathlib import Path
-from .core import as_recipe, atomic_dir, cli_recipe
+from .core import args_recipe, as_recipe, atomic_dir, recipe_args
 from .gpu import padded_intermediate
-from .run import ModelRef, eval_sets, load_mixture, read_metrics, run_folder, run_lock, score, update_metrics
+from .run import ModelRef, eval_sets, load_mixture, open_run, read_metrics, run_folder, score, update_metrics
 
 # %% auto #0
 __all__ = ['cpu_safe_calibration', 'pad_mlp', 'calibration_texts', 'awq_recipe', 'quantize_awq', 'dir_size_mb', 'timed_eval',
@@ -132,7 +132,7 @@ def timed_eval(model_dir:str|Path, # model folder
     return out
 
 def run_quantize(track:int, # track id 1-5
-                 method:str="awq", # awq (llm-compressor) | autoawq
+                 method:str|None=None, # awq (llm-compressor) | autoawq; None: the recipe's `quant.method`
                  bits:int|None=None, group_size:int|None=None, # override the recipe
                  recipe:str|None=None, data_dir:str|None=None,
                  limit:int=0, # only the first N records of each eval set
@@ -141,7 +141,7 @@ def run_quantize(track:int, # track id 1-5
     "Quantize the track's merged model, compare it with the unquantized one, record stage `awq`."
     from kddcup24.models import load_tokenizer
     rc = as_recipe(recipe, track, overrides); qc = rc.quant
-    bits, group_size = bits or qc.bits, group_size or qc.group_size
+    method, bits, group_size = method or qc.method, bits or qc.bits, group_size or qc.group_size  # the recipe decides unless the command line says
     rd = run_folder(rc, track)
     merged = read_metrics(rd)["model_dirs"].get("merged")
     if not merged: raise FileNotFoundError(f"track {track}: no merged model in {rd/'metrics.json'}; run `kddcup24 ensemble` first")
@@ -170,16 +170,13 @@ def run_quantize(track:int, # track id 1-5
 def add_cli(sub):
     "Register `kddcup24 quantize`."
     p = sub.add_parser("quantize", help="AWQ quantization of the track's merged model (the recipe's bits: 4 on GPUs, 8 in the CPU default)")
-    p.add_argument("--track", type=int, required=True)
-    p.add_argument("--method", default="awq", choices=["awq", "autoawq"])
+    recipe_args(p)
+    p.add_argument("--method", choices=["awq", "autoawq"], help="default: the recipe's quant.method")
     p.add_argument("--bits", type=int, default=None)
     p.add_argument("--group-size", type=int, default=None)
-    p.add_argument("--recipe", default=None)
-    p.add_argument("--data-dir", default=None)
     p.add_argument("--limit", type=int, default=0)
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
     def go(a):
-        with run_lock(run_folder(cli_recipe(a.recipe, a.track, a.set), a.track)): run_quantize(a.track, a.method, a.bits, a.group_size, a.recipe, a.data_dir, a.limit, a.set)
+        with open_run(args_recipe(a)): run_quantize(a.track, a.method, a.bits, a.group_size, a.recipe, a.data_dir, a.limit, a.set)
     p.set_defaults(func=go)
 
 # %% ../nbs/06_quantize.ipynb #f7464f60

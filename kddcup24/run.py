@@ -12,11 +12,11 @@ from .core import (OUTPUT_MARK, Recipe, as_recipe, atomic_write, build_config, c
 from .shopbench import BOOTSTRAP, evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0
-__all__ = ['RUN_STAGES', 'QUESTION_KEYS', 'BACKENDS', 'run_folder', 'run_recipe', 'RunLocked', 'run_lock', 'metrics_path',
-           'read_metrics', 'update_metrics', 'scores_path', 'read_scores', 'question_scores', 'comparisons',
-           'paired_scores', 'stage_done', 'summary', 'update_curve', 'stage_score', 'git_commit', 'peak_rss_gib',
-           'dev_questions', 'load_mixture', 'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate', 'load_ref',
-           'vllm_python', 'answer', 'generate', 'score', 'vllm_worker']
+__all__ = ['RUN_STAGES', 'QUESTION_KEYS', 'BACKENDS', 'run_folder', 'run_recipe', 'open_run', 'RunLocked', 'run_lock',
+           'metrics_path', 'read_metrics', 'update_metrics', 'scores_path', 'read_scores', 'question_scores',
+           'comparisons', 'paired_scores', 'stage_done', 'summary', 'update_curve', 'stage_score', 'git_commit',
+           'peak_rss_gib', 'dev_questions', 'load_mixture', 'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate',
+           'load_ref', 'vllm_python', 'answer', 'generate', 'score', 'vllm_worker']
 
 # %% ../nbs/01e_run.ipynb #67a18796
 def run_folder(recipe:str|Path|Recipe|None=None, # the run's recipe (name, path or loaded); None: `track{track}`
@@ -52,6 +52,12 @@ def run_recipe(recipe:str|Path|Recipe|None=None, # a recipe name, YAML path or `
     return dataclasses.replace(r, name=name) if name else r
 
 # %% ../nbs/01e_run.ipynb #771b6264
+def open_run(recipe:Recipe, # the run's recipe: its name names the folder
+             run_dir:str|Path|None=None, # an explicit folder (default `runs/<recipe name>`)
+            ) -> "run_lock":
+    "The recipe's run folder, made and checked (`run_folder`), to hold for one process: `with open_run(r): ...` (`run_lock`)."
+    return run_lock(run_folder(recipe, recipe.track, run_dir))
+
 class RunLocked(RuntimeError):
     "Another live process holds the run folder."
 

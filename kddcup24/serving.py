@@ -5,7 +5,7 @@
 # %% ../nbs/07_serving.ipynb #52bcbc7e
 from __future__ import annotations
 import json, logging, math, time
-from .core import TASK_TYPES, TRACKS, as_recipe, load_recipe
+from .core import TASK_TYPES, TRACKS, args_recipe, as_recipe, load_recipe, recipe_args
 from .shopbench import numbered_items
 from .engine import LIST_TYPES, Engine, kit_batch_size, mc_options, route
 
@@ -202,7 +202,7 @@ def cmd_bench(a):
              "command": speed_command(a), "rows": speed(model, tok, mc)}
         print(b["machine"]); print(format_speed(b["rows"]))
     else:
-        b = bench(recs, model, tok, load_recipe(a.recipe, a.set), a.batch_size)
+        b = bench(recs, model, tok, args_recipe(a), a.batch_size)
         print(format_bench(b))
     if a.out: atomic_write(a.out, json.dumps(b, indent=1))
     return b
@@ -212,8 +212,7 @@ def add_cli(sub):
     p = sub.add_parser("bench-inference", help="time and score the engine against the starter kit's vanilla loop")
     p.add_argument("--model", default="smollm2-135m", help="hub id, local folder, or embedded name")
     p.add_argument("--data", required=True, help="questions with truths (e.g. shopbench/development.json)")
-    p.add_argument("--recipe", default="track5", help="recipe for the engine's settings")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value, e.g. inference.int8=true")
+    recipe_args(p, track=False, data_dir=False, default="track5")
     p.add_argument("--limit", type=int, default=0, help="only the first N questions")
     p.add_argument("--batch-size", type=int, default=8, help="batch size of the vanilla loop")
     p.add_argument("--dtype", default="float32")

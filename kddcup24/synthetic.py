@@ -7,8 +7,8 @@ from __future__ import annotations
 import json, random, re, sys, time
 from collections import Counter
 from pathlib import Path
-from .core import as_recipe, atomic_dir, claim_output, cli_recipe, data_dir as find_data_dir
-from .run import ModelRef, generate, run_folder
+from .core import args_recipe, as_recipe, atomic_dir, claim_output, data_dir as find_data_dir, recipe_args
+from .run import ModelRef, generate, open_run, run_folder
 from .shopbench import RecordError, option_labels, parse_response, validate_record
 from .prompts import format_answer
 from .sources import SOURCES, assign_tracks, load_ec_guide, norm_text, normalise, shingles, split_mixed
@@ -156,19 +156,16 @@ def run_synthetic(recipe=None, # the run's recipe (name, path or `Recipe`); None
 def cmd_synth(a):
     "Run `kddcup24 synth`."
     from kddcup24.run import run_lock
-    rc = cli_recipe(a.recipe, a.track, a.set)
-    with run_lock(run_folder(rc, a.track)):
+    rc = args_recipe(a)
+    with open_run(rc):
         print(json.dumps(run_synthetic(rc, a.track, a.n, a.model, a.data_dir, a.out, a.max_new_tokens, a.verbose)))
 
 def add_cli(sub):
     "Register `kddcup24 synth` on the CLI's subparsers."
     p = sub.add_parser("synth", help="write new ShopBench questions with an LLM from seed records, keep the checked ones")
-    p.add_argument("--track", type=int, default=5, help="track whose run gets the questions")
-    p.add_argument("--recipe", help="recipe name or YAML (default track{N}): writer, backend, dtype")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
+    recipe_args(p)
     p.add_argument("--n", type=int, default=None, help="questions wanted (default the recipe's data.synthetic); twice as many seeds")
     p.add_argument("--model", default=None, help="writer model: embedded name, folder or hub id (default data.synthetic_writer, else model.base)")
-    p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA)")
     p.add_argument("--out", help="output folder (default runs/<recipe name>/synthetic)")
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--verbose", action="store_true", help="print each reply and its verdict")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse, dataclasses, json, os, shlex, shutil, subprocess, sys, tempfile, time
 from collections import defaultdict
 from pathlib import Path
-from .core import Recipe, as_recipe, atomic_dir, atomic_write, cli_recipe, runs_dir, save_figure, sha256_file
+from .core import Recipe, args_recipe, as_recipe, atomic_dir, atomic_write, recipe_args, runs_dir, save_figure, sha256_file
 from .gpu import cuda_devices, rank_device_map, train_processes
 from .run import (ModelRef, dev_questions, eval_sets, git_commit, load_mixture, mixture_for_track, paired_scores, peak_rss_gib,
-                          read_metrics, read_scores, run_folder, run_lock, score, summary, update_curve, update_metrics)
+                          open_run, read_metrics, read_scores, run_folder, run_lock, score, summary, update_curve, update_metrics)
 from .prompts import option_example
 from .models import CorruptWeights, check_weights
 
@@ -558,7 +558,7 @@ def run_launch(a) -> list[str]:
     cmd = launch_command(a.track, a.launch, a.num_processes, r.name if not a.recipe else a.recipe, extra)
     print(" ".join(cmd))
     if not a.run: return cmd
-    with run_lock(run_folder(r, a.track, run)): _launch(a, r, run, mix, cmd)
+    with open_run(r, run): _launch(a, r, run, mix, cmd)
     return cmd
 
 def _launch(a, r, run, mix, cmd):
@@ -593,7 +593,7 @@ def _measurement(a, path:str|Path, body:dict):
 
 def cmd_train(a):
     "`kddcup24 train`: train a track, run a multi-process launch (or print it), or benchmark."
-    cli_recipe(a.recipe, a.track, a.set)  # a bad recipe, --set or a --track that contradicts it: refused before any work
+    args_recipe(a)  # a bad recipe, --set or a --track that contradicts it: refused before any work (and --track set from the recipe)
     if not (a.launch or a.benchmark or a.curve or "LOCAL_RANK" in os.environ):  # a rank of a launch trains; it never launches
         lp = launch_plan(as_recipe(a.recipe, a.track, a.set))
         if lp: a.launch, a.num_processes, a.run, a.recipe = lp[0], lp[1], True, a.recipe or f"track{a.track}"  # the recipe asks for a launch
@@ -612,7 +612,7 @@ def cmd_train(a):
             _measurement(a, a.out, {"git_commit": info.get("git_commit"), "scored_at": git_commit(), "curve": m["curve"],
                                  **{k: info.get(k) for k in ("track", "recipe", "examples_per_step", "steps", "train_seconds", "tokens_per_second")}})
         return print(json.dumps(m["curve"], indent=1))
-    with run_lock(run_folder(as_recipe(a.recipe, a.track, a.set), a.track, a.run_dir)):  # the ranks of a launch inherit it
+    with open_run(as_recipe(a.recipe, a.track, a.set), a.run_dir):  # the ranks of a launch inherit it
         m = train_track(a.track, a.recipe, a.set, resume=a.resume, run_dir=a.run_dir, data=a.data_dir, max_steps=a.steps or None,
                         valid_limit=a.valid_limit, evaluate=not a.no_eval, mixture=a.mixture)
     print(json.dumps({k: {"dev": v.get("tracks"), "valid": (v.get("valid") or {}).get("task_types") and
@@ -621,13 +621,9 @@ def cmd_train(a):
 def add_cli(sub):
     "Register `kddcup24 train`."
     p = sub.add_parser("train", help="LoRA SFT of a track's model (TRL), with checkpoints, resume and evaluation")
-    p.add_argument("--track", type=int, required=True, help="ShopBench track 1-5")
-    p.add_argument("--recipe", help="recipe name or YAML (default track{N}; track{N}-gpu for --launch)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
+    recipe_args(p, run_dir=True, default="track{N}; track{N}-gpu with --launch")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in runs/track{N}/checkpoints")
     p.add_argument("--steps", type=int, default=0, help="training steps (default: the recipe's)")
-    p.add_argument("--run-dir", help="run folder (default runs/track{N})")
-    p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA)")
     p.add_argument("--mixture", help="a mixture folder (default: the run's runs/<name>/data, which `kddcup24 data` builds)")
     p.add_argument("--valid-limit", type=int, help="score only the first N validation records")
     p.add_argument("--no-eval", action="store_true", help="skip zero-shot and SFT scoring")
