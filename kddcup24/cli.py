@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, importlib, importlib.util, json, math, sys, time
 from pathlib import Path
-from .core import TRACKS, claim_file, disk_fault, recipe_args
+from .core import TRACKS, claim_file, disk_fault, recipe_args, set_flag
 from .shopbench import evaluate_records, load_records, paired, record_ids, write_records
 
 # %% auto #0
@@ -95,22 +95,21 @@ def cmd_evaluate(a):
 
 def cmd_predict(a):
     "Answer every question of a data file with the engine (or `--recipe vanilla`) and write the records with a `response`."
-    from kddcup24.core import load_recipe
+    from kddcup24.core import as_recipe
     claim_file(a.out, [a.data])
-    recs = load_records(a.data)
-    if a.limit: recs = recs[:a.limit]
+    vanilla = a.recipe == "vanilla"  # the starter kit's loop, on the default recipe's model settings
+    r = as_recipe(None if vanilla else a.recipe, overrides=a.set)  # --model, --limit, --batch-size, ... are `--set`s
+    recs = load_records(a.data)[:r.inference.eval_limit or None]
     t0 = time.time()
-    if a.recipe == "vanilla":
+    if vanilla:
         from kddcup24.models import load_model
         from kddcup24.baseline import predict_vanilla
-        model, tok = load_model(a.model or "smollm2-135m", dtype=a.dtype or "float32", trust_remote_code=a.trust_remote_code)
-        res = predict_vanilla(recs, model, tok, batch_size=a.batch_size or 8)
+        model, tok = load_model(r.model.base, dtype=r.model.dtype, trust_remote_code=r.model.trust_remote_code)
+        res = predict_vanilla(recs, model, tok, batch_size=r.inference.batch_size)
     else:
         from kddcup24.run import ModelRef, answer
-        r = load_recipe(a.recipe or "track5", a.set + [f"inference.batch_size={a.batch_size}"] * bool(a.batch_size) + [f"model.dtype={a.dtype}"] * bool(a.dtype)
-                        + ["model.trust_remote_code=true"] * a.trust_remote_code)
-        ref = ModelRef(a.model or r.model.base, adapter=a.adapter, name="model")
-        res = answer({"questions": recs}, [ref], r, backend=a.backend, progress=True, time_limit=a.time_limit)["model"]["questions"]["responses"]
+        ref = ModelRef(r.model.base, adapter=a.adapter, name="model")
+        res = answer({"questions": recs}, [ref], r, progress=True, time_limit=a.time_limit)["model"]["questions"]["responses"]
     dt = time.time() - t0
     write_records(a.out, [{**r, "response": s} for r, s in zip(recs, res)])
     print(f"{len(recs)} questions in {dt:.1f} s ({dt/max(len(recs),1):.2f} s/question) -> {a.out}", file=sys.stderr)
@@ -137,16 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", metavar="PNG", help="bars per track and task type with 95%% intervals (both files with --compare)")
     e.set_defaults(func=cmd_evaluate)
     q = sub.add_parser("predict", help="answer questions with a model (the inference engine; --recipe vanilla: the starter kit's loop)")
-    q.add_argument("--model", help="hub id, local folder, or embedded name (default: the recipe's model, smollm2-135m)")
     q.add_argument("--data", required=True, help="questions (JSON Lines or a JSON array)")
     q.add_argument("--out", required=True, help="output JSON Lines: the records with `response` added")
-    recipe_args(q, track=False, data_dir=False, default="track5; `vanilla`: the starter kit's loop")
+    recipe_args(q, track=False, data_dir=False, default="track5; `vanilla`: the starter kit's loop on track5's model settings")
+    set_flag(q, "--model", "model.base", "hub id, local folder, or embedded name", str)
     q.add_argument("--time-limit", type=float, help="seconds for the whole run: generations are shortened to fit")
-    q.add_argument("--limit", type=int, default=0, help="only the first N questions")
-    q.add_argument("--batch-size", type=int, help="questions per forward pass (default: the recipe's; vanilla 8)")
-    q.add_argument("--dtype", help="torch dtype (default: the recipe's; vanilla float32)")
-    q.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model (off by default)")
-    q.add_argument("--backend", choices=["transformers", "vllm"], help="answering backend (default: the recipe's inference.backend)")
+    set_flag(q, "--limit", "inference.eval_limit", "only the first N questions", int)
+    set_flag(q, "--batch-size", "inference.batch_size", "questions per forward pass", int)
+    set_flag(q, "--dtype", "model.dtype", "torch dtype", str)
+    set_flag(q, "--trust-remote-code", "model.trust_remote_code", "run code shipped with the model", nargs=0, const=True)
+    set_flag(q, "--backend", "inference.backend", "answering backend", str, choices=["transformers", "vllm"])
     q.add_argument("--adapter", help="a PEFT LoRA adapter folder on top of the model (vLLM: a LoRA request)")
     q.set_defaults(func=cmd_predict)
     return p

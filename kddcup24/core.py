@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ae569ea5
 from __future__ import annotations
-import contextlib, dataclasses, errno, json, math, os, re, shutil, tempfile, types, typing
+import argparse, contextlib, dataclasses, errno, json, math, os, re, shutil, tempfile, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
@@ -12,12 +12,13 @@ import yaml
 
 # %% auto #0
 __all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'HIDDEN', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LAUNCH',
-           'TRAIN_LOSS', 'MAX_RECIPE_BYTES', 'RANGES', 'cache_dir', 'data_dir', 'check_name', 'runs_dir',
-           'atomic_write', 'OutputError', 'claim_output', 'claim_file', 'atomic_dir', 'sha256_file', 'save_figure',
-           'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig',
-           'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe', 'RecipeError', 'build_config',
-           'recipe_dir', 'list_recipes', 'parse_override', 'check_ranges', 'load_recipe', 'as_recipe', 'cli_recipe',
-           'recipe_args', 'args_recipe', 'recipe_dict', 'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
+           'TRAIN_LOSS', 'AWQ_RATE', 'QUANT_METHODS', 'MAX_RECIPE_BYTES', 'RANGES', 'cache_dir', 'data_dir',
+           'check_name', 'runs_dir', 'atomic_write', 'OutputError', 'claim_output', 'claim_file', 'atomic_dir',
+           'sha256_file', 'save_figure', 'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig',
+           'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe',
+           'QuantMethod', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override', 'check_ranges',
+           'load_recipe', 'as_recipe', 'check_track', 'recipe_args', 'set_flag', 'args_recipe', 'recipe_dict',
+           'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -245,7 +246,7 @@ class InferenceConfig:
     max_model_len: int = 0               # vLLM only: tokens a sequence may hold, which sizes the KV cache (0: the model's own, 32,768 for Qwen2)
     max_num_seqs: int = 0                # vLLM only: sequences decoded at once (0: vLLM's default)
     enforce_eager: bool = True           # vLLM only: no CUDA graphs (the winners' setting: their memory goes to the KV cache)
-    quantization: str|None = None        # vLLM: awq | compressed-tensors | None
+    quantization: str|None = None        # vLLM: a folder format of `QUANT_METHODS` (compressed-tensors | awq), None: read from config.json
     max_context: int = 2048              # tokens a prompt and its answer may take (0: the model's); longer questions are cut in the middle (an 8k prefill takes ~90 s on a CPU core)
     eval_limit: int = 0                  # score only the first N questions of each evaluation set (0: all; short runs)
 
@@ -317,7 +318,7 @@ class MergeConfig:
 @dataclass
 class QuantConfig:
     "AWQ quantization of the merged model."
-    method: str = "awq"                  # awq (llm-compressor) | autoawq
+    method: str = "awq"                  # a name in `QUANT_METHODS`: awq (llm-compressor) | autoawq (AutoAWQ)
     bits: int = 8                        # 4 bits cost a 135M model most of its SFT gain on validation; 8 keep it (notebook 06; the GPU recipe: 4)
     group_size: int = 64                 # SmolLM2-135M: hidden 576 is not a multiple of 128 (the GPU recipe keeps 128)
     zero_point: bool = True
@@ -338,6 +339,25 @@ class Recipe:
     train: TrainConfig = field(default_factory=TrainConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
+
+# %% ../nbs/00_core.ipynb #346e848b
+@dataclass(frozen=True)
+class QuantMethod:
+    "One way to quantize the merged model: the function that writes the folder, and what the plan and serving read of it."
+    function: str                 # its function in `kddcup24.quantize`, named: core is the foundation and may not import a stage
+    library: str                  # the library it calls (the backend of the plan's calibration row, `awq_row`)
+    extra: str                    # the pip extra that installs the library: `pip install kddcup24[extra]`
+    bits: tuple[int, ...]         # the weight bits it writes
+    vllm: str                     # the folder's format, as vLLM's `quantization=` names it
+    rate: tuple[float, float, float]  # the plan's GPU estimate: minutes published for a model of so many parameters on a GPU of so many bf16 TFLOP/s
+    fp16_only: bool = False       # vLLM's kernels for the format take fp16 activations only
+
+AWQ_RATE = (30.0, 8.03e9, 312.0)  # llm-compressor's runtime guide: AWQ ~30 min, Meta-Llama-3-8B-Instruct, one A100 (bf16 peak)
+QUANT_METHODS = {  # the recipe's `quant.method` -> how
+    "awq": QuantMethod("quantize_awq", "llm-compressor", "quant", (4, 8), "compressed-tensors", AWQ_RATE),
+    # the same algorithm: the plan assumes llm-compressor's published figure (none of AutoAWQ's is used); its GEMM format is 4-bit only
+    "autoawq": QuantMethod("quantize_autoawq", "autoawq", "autoawq", (4,), "awq", AWQ_RATE, fp16_only=True),
+}
 
 # %% ../nbs/00_core.ipynb #b32d8852
 class RecipeError(ValueError):
@@ -467,6 +487,7 @@ RANGES = {
     "inference.ner_boost": (_finite, "a finite number"), "inference.tensor_parallel_size": _at_least(1),
     "inference.gpu_memory_utilization": _FRACTION, "inference.max_model_len": _at_least(0), "inference.max_num_seqs": _at_least(0),
     "inference.max_context": _at_least(0), "inference.eval_limit": _at_least(0),
+    "inference.quantization": _one_of(None, *sorted({m.vllm for m in QUANT_METHODS.values()})),
     "data.size": _at_least(0), "data.valid_per_task": _at_least(0), "data.valid_size": _at_least(0), "data.synthetic": _at_least(0),
     "data.type_weights": (lambda v: set(v) <= set(TASK_TYPES) and all(_finite(x) and x >= 0 for x in v.values()),
                           f"task types of {list(TASK_TYPES)} mapped to finite weights of 0 or more"),
@@ -481,7 +502,7 @@ RANGES = {
     "merge.n_adapters": _at_least(1),
     "merge.wise_ft_alpha": (lambda v: v == "auto" or (_finite(v) and 0 <= v <= 1), "a weight in [0, 1], or auto"),
     "merge.wise_ft_grid": (lambda v: len(v) > 0 and all(_finite(x) and 0 <= x <= 1 for x in v), "a non-empty list of weights in [0, 1]"),
-    "quant.method": _one_of("awq", "autoawq"), "quant.bits": _one_of(4, 8),
+    "quant.method": _one_of(*QUANT_METHODS), "quant.bits": _one_of(*sorted({b for m in QUANT_METHODS.values() for b in m.bits})),
     "quant.group_size": (lambda v: v >= 1 and v & (v - 1) == 0, "a power of two"),
     "quant.calibration_samples": _at_least(1), "quant.max_seq_length": _at_least(1),
 }
@@ -524,14 +545,13 @@ def as_recipe(recipe:str|Path|Recipe|None=None, # a `Recipe`, a shipped name or 
         return recipe
     return load_recipe(recipe or f"track{track}", list(overrides))
 
-def cli_recipe(recipe:str|None, # `--recipe` as given (None: `track{track}`)
-               track:int|None, # `--track` as given (None: not given)
-               overrides:list[str]|None=(), # `--set` values
-              ) -> Recipe:
-    "The recipe a command line names; a `--track` that contradicts the recipe's own track is an error naming both."
-    r = as_recipe(recipe, track or 5, list(overrides or []))
-    if recipe and track is not None and r.track != track:
-        raise RecipeError(f"--track {track}: recipe {recipe} says field 'track': {r.track}; drop --track or name the track's recipe", "track")
+def check_track(r:Recipe, # the recipe a command or a stage resolved
+                track:int|None, # the track asked for (None: not asked, the recipe's)
+                given:str|Path|None=None, # how the recipe was named, for the message (default: its name)
+               ) -> Recipe:
+    "`r`, when `track` is not asked or is the recipe's own: the one check that a track and a recipe agree; else a `RecipeError` naming both."
+    if track is not None and r.track != track:
+        raise RecipeError(f"--track {track}: recipe {given or r.name} says field 'track': {r.track}; drop --track or name the track's recipe", "track")
     return r
 
 def recipe_args(p, # a command's `argparse` parser
@@ -548,12 +568,47 @@ def recipe_args(p, # a command's `argparse` parser
     if run_dir: p.add_argument("--run-dir", help="run folder (default runs/<recipe name>)")
     return p
 
+def _yaml_value(v) -> str:
+    "`v` written as a `--set` value that YAML reads back as `v` (a string quoted only where YAML would read something else)."
+    if isinstance(v, bool): return "true" if v else "false"
+    if not isinstance(v, str): return str(v)
+    try: plain = yaml.safe_load(v) == v
+    except yaml.YAMLError: plain = False
+    return v if plain else json.dumps(v)
+
+class _SetField(argparse.Action):
+    "Append `field=value` to the namespace's `--set` list, as a new list (the parser's default list is never changed)."
+    def __init__(self, option_strings, dest, field:str, raw:bool=False, **kw):
+        self.field, self.raw = field, raw
+        super().__init__(option_strings, dest, **kw)
+    def __call__(self, parser, ns, values, option_string=None):
+        v = self.const if self.nargs == 0 else values
+        ns.set = [*(getattr(ns, "set", None) or []), f"{self.field}={v if self.raw and isinstance(v, str) else _yaml_value(v)}"]
+
+def set_flag(p, # a command's `argparse` parser, with `--set` (`recipe_args`)
+             flag:str, # the option, e.g. `--limit`
+             field:str, # the recipe field it stands for, e.g. `inference.eval_limit`
+             help:str, # what the value means
+             type=None, # int, float or str: checks the value and writes it as one (None: as given, read as YAML like any `--set`)
+             **kw, # more `add_argument` arguments: `choices`, `metavar`; `nargs=0, const=True` for a switch
+            ):
+    "Declare `flag` as a shorthand of `--set field=VALUE` (appended to `--set` in command-line order): no default of its own, the recipe's stands."
+    sec, _, key = field.partition(".")
+    hints = typing.get_type_hints(Recipe)
+    if sec not in hints or not is_dataclass(hints[sec]) or key not in {f.name for f in fields(hints[sec])}:
+        raise ValueError(f"{flag}: {field!r} is not a recipe field")
+    switch = kw.get("nargs") == 0
+    if not switch and "choices" not in kw: kw.setdefault("metavar", "N" if type is int else key.upper())
+    p.add_argument(flag, action=_SetField, field=field, raw=type is None, type=type, dest="set", default=argparse.SUPPRESS,
+                   help=f"{help} (= --set {field}={_yaml_value(kw['const']) if switch else '...'}; default: the recipe's)", **kw)
+    return p
+
 def args_recipe(a, # arguments parsed by a parser that `recipe_args` declared
                ) -> Recipe:
-    "The recipe the arguments name (`cli_recipe`), with `a.track` set to its track; a command with `--track` needs it or `--recipe`."
-    given = getattr(a, "track", None)
-    if hasattr(a, "track") and given is None and not a.recipe: raise RecipeError("give --track N (the recipe track{N}) or --recipe")
-    r = cli_recipe(a.recipe, given, a.set)
+    "The recipe the arguments name (`--recipe`, else `track{--track}`; `--set` and its shorthands applied), with `a.track` set to its track (`check_track`)."
+    track = getattr(a, "track", None)
+    if hasattr(a, "track") and track is None and not a.recipe: raise RecipeError("give --track N (the recipe track{N}) or --recipe")
+    r = check_track(as_recipe(a.recipe, track or 5, a.set), track, a.recipe)
     if hasattr(a, "track"): a.track = r.track
     return r
 

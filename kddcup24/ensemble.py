@@ -5,10 +5,10 @@
 # %% ../nbs/05_ensemble.ipynb #4c9c181c
 from __future__ import annotations
 from pathlib import Path
-from .core import args_recipe, as_recipe, atomic_dir, recipe_args, save_figure, sha256_file
+from .core import args_recipe, as_recipe, atomic_dir, recipe_args, save_figure, set_flag, sha256_file
 from .models import check_weights
-from .run import (ModelRef, eval_sets, open_run, peak_rss_gib, read_metrics, read_scores, run_folder, run_lock, score,
-                          update_metrics)
+from .run import (ModelRef, eval_sets, open_run, peak_rss_gib, read_metrics, read_scores, run_folder, run_lock,
+                          same_questions, score, update_metrics)
 
 # %% auto #0
 __all__ = ['average_adapters', 'average_lora', 'model_folder', 'merge_lora', 'merge_adapters', 'wise_ft', 'overall',
@@ -199,21 +199,19 @@ def adapter_checkpoints(folder:str|Path) -> list[Path]:
 
 def run_ensemble(track:int, # track id 1-5
                  adapters:list, # adapter folders to average
-                 alpha:str|float|None=None, # a, or "auto" to sweep the recipe's grid; None: the recipe's `merge.wise_ft_alpha`
-                 recipe:str|None=None, # recipe name (default `track{N}`)
+                 recipe:str|None=None, # recipe name (default `track{N}`): `merge.wise_ft_alpha` (a, or auto: sweep the grid), `inference.eval_limit`
                  data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
-                 limit:int=0, # answer only the first N records of each eval set (smoke runs)
                  overrides:list[str]=(), # `section.key=value` recipe overrides
                 ) -> dict:
     "Average the adapters; sweep wise-ft a from the better of the average and the final adapter; save the merged model; record `ensemble` and `wise_ft`."
     rc = as_recipe(recipe, track, overrides)
     rd = run_folder(rc, track)
     ft = merge_adapters(rc.model.base, adapters, rd/"ensemble", dtype=rc.model.dtype, adapter_out=rd/"ensemble_adapter")  # streams: no model in RAM
-    sets = eval_sets(track, rd, data_dir, limit or rc.inference.eval_limit)
+    sets = eval_sets(track, rd, data_dir, rc.inference.eval_limit)
     pick = "valid" if "valid" in sets else "dev"
-    alpha = rc.merge.wise_ft_alpha if alpha is None else alpha  # the recipe decides unless the command line says
+    alpha = rc.merge.wise_ft_alpha
     grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]
-    done = read_metrics(rd)["stages"] if not limit else {}  # earlier stages' scores (not comparable on a smoke subset)
+    done = same_questions(read_metrics(rd)["stages"], sets)  # earlier stages' scores, where they answered these questions
     # a is chosen on `pick` alone; dev is answered only at the chosen a and for the ensemble, which keeps the stage
     # within minutes on 2 CPU cores; a = 0 is the base model, already scored by the zero-shot stage
     ens = sweep_refs(rc.model.base, rd/"ensemble_adapter", ft, [1.0])
@@ -278,8 +276,8 @@ def add_cli(sub):
     p = sub.add_parser("ensemble", help="average adapters, sweep wise-ft a, save the merged model")
     recipe_args(p)
     p.add_argument("--adapters", nargs="+", required=True, help="adapter folders (seeds, data orders or checkpoints)")
-    p.add_argument("--alpha", help="wise-ft a in [0, 1], or auto (sweep the recipe's grid); default: the recipe's merge.wise_ft_alpha")
-    p.add_argument("--limit", type=int, default=0, help="only the first N records of each eval set")
+    set_flag(p, "--alpha", "merge.wise_ft_alpha", "wise-ft a in [0, 1], or auto (sweep the recipe's grid)")
+    set_flag(p, "--limit", "inference.eval_limit", "only the first N records of each eval set", int)
     def go(a):
-        with open_run(args_recipe(a)): run_ensemble(a.track, a.adapters, a.alpha, a.recipe, a.data_dir, a.limit, a.set)
+        with open_run(args_recipe(a)): run_ensemble(a.track, a.adapters, a.recipe, a.data_dir, a.set)
     p.set_defaults(func=go)

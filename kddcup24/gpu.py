@@ -5,6 +5,7 @@
 # %% ../nbs/01h_gpu.ipynb #e7285c69
 from __future__ import annotations
 from dataclasses import dataclass
+from .core import QUANT_METHODS
 
 # %% auto #0
 __all__ = ['Device', 'cuda_devices', 'fake_cuda', 'compute_dtype', 'rank_device_map', 'train_processes', 'padded_intermediate',
@@ -86,8 +87,9 @@ def vllm_engine_args(recipe, # a `Recipe`
                     ) -> dict:
     "Keyword arguments for `vllm.LLM`: dtype per compute capability, tensor parallel, context length, memory share, eager."
     c, dt = recipe.inference, compute_dtype(recipe.model.dtype, devices)
-    # 4-bit GPU kernels take 16-bit activations; AutoAWQ's GEMM kernels fp16 only
-    if devices and (dt == "float32" and quantized or c.quantization == "awq"): dt = "float16"
+    # 4-bit GPU kernels take 16-bit activations; some formats' kernels fp16 only (`QUANT_METHODS`: AutoAWQ's GEMM)
+    fp16_only = c.quantization in {m.vllm for m in QUANT_METHODS.values() if m.fp16_only}
+    if devices and (dt == "float32" and quantized or fp16_only): dt = "float16"
     if devices and c.tensor_parallel_size > len(devices):
         raise ValueError(f"inference.tensor_parallel_size={c.tensor_parallel_size} needs {c.tensor_parallel_size} GPUs, {len(devices)} visible")
     args = dict(model=str(model), tensor_parallel_size=c.tensor_parallel_size, quantization=c.quantization, dtype=dt,

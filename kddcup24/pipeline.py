@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
-from .core import DISK_ERRNOS, DISK_HINT, RecipeError, args_recipe, atomic_write, check_writable, get_track, recipe_args
+from .core import DISK_ERRNOS, DISK_HINT, args_recipe, atomic_write, check_track, check_writable, get_track, recipe_args
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
 
 # %% auto #0
@@ -36,7 +36,7 @@ PIPELINE = [Stage("synthetic", "03_synthetic.ipynb", lambda rd: (rd/"synthetic"/
           Stage("data", "02_data.ipynb", lambda rd: (rd/"data"/"card.json").exists()),
           Stage("train", "04_train.ipynb", _stages_done("zero_shot", "sft"), (("smoke", False),), rows=("zero_shot", "train")),
           Stage("ensemble", "05_ensemble.ipynb", _stages_done("ensemble", "wise_ft")),
-          Stage("quantize", "06_quantize.ipynb", _stages_done("awq")),
+          Stage("quantize", "06_quantize.ipynb", _stages_done("quantize")),
           Stage("evaluate", "08_report.ipynb", lambda rd: (rd/"ablation.png").exists())]
 
 def select_stages(names:list[str]|None=None) -> list[Stage]:
@@ -182,8 +182,7 @@ def run_pipeline(track:int, # track id 1-5
     "Show the plan, then run the stage notebooks for a track into `runs/<run name>/`, holding its lock; return the timings."
     from kddcup24 import plan as planner
     get_track(track); picked = select_stages(stages)  # a stage name that does not exist stops before any work
-    r = run_recipe(recipe, track, list(overrides), name)
-    if r.track != track: raise RecipeError(f"--track {track}: recipe {recipe or r.name} says field 'track': {r.track}; drop --track or name the track's recipe", "track")
+    r = check_track(run_recipe(recipe, track, list(overrides), name), track, recipe)  # `kddcup24 run` checked it already (`args_recipe`); a caller from Python too
     pl = planner.plan(r, hardware or planner.detect_hardware())
     print(planner.format_plan(pl), file=sys.stderr)
     if check_plan and not pl["fits"]:

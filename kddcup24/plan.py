@@ -8,16 +8,16 @@ import functools, json, os, sys, time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from .core import TRACKS, Recipe, args_recipe, as_recipe, recipe_args
+from .core import QUANT_METHODS, TRACKS, Recipe, args_recipe, as_recipe, recipe_args
 from .engine import hidden_questions
 from .gpu import kv_bytes_per_token, padded_intermediate, train_processes
 from .sources import TRACK_MAP
 
 # %% auto #0
-__all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'POOL', 'AWQ_MIN', 'AWQ_PARAMS', 'AWQ_TFLOPS', 'PROMPT_KV',
-           'PROMPT_MEAN', 'SYNTH_NEW', 'AWQ_GRID', 'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate', 'linear_params',
-           'detect_hardware', 'model_shape', 'recipe_problems', 'valid_questions', 'cpu_shares', 'mixture_examples',
-           'train_row', 'awq_row', 'plan', 'format_plan', 'cmd_plan', 'add_cli']
+__all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'POOL', 'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW', 'AWQ_GRID',
+           'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate', 'linear_params', 'detect_hardware', 'model_shape',
+           'recipe_problems', 'valid_questions', 'cpu_shares', 'mixture_examples', 'train_row', 'awq_row', 'plan',
+           'format_plan', 'cmd_plan', 'add_cli']
 
 # %% ../nbs/01f_plan.ipynb #p005
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ def recipe_problems(recipe:Recipe, # a loaded recipe
     if m.wise_ft_alpha == "auto" and not m.wise_ft_grid: out.append("merge.wise_ft_alpha is auto but merge.wise_ft_grid is empty")
     if any(not 0 <= a <= 1 for a in m.wise_ft_grid + ([m.wise_ft_alpha] if isinstance(m.wise_ft_alpha, float) else [])):
         out.append("merge: wise-ft alphas must lie in [0, 1]")
-    if recipe.quant.method == "autoawq" and recipe.quant.bits != 4: out.append(f"quant.method=autoawq packs 4-bit weights only, not quant.bits={recipe.quant.bits}")
+    q, qm = recipe.quant, QUANT_METHODS[recipe.quant.method]
+    if q.bits not in qm.bits: out.append(f"quant.method={q.method} ({qm.library}) writes {'/'.join(map(str, qm.bits))}-bit weights only, not quant.bits={q.bits}")
     if c.backend == "vllm" and l.r * m.n_adapters > VLLM_RANKS[-1]:
         out.append(f"the averaged adapter's rank lora.r×merge.n_adapters={l.r * m.n_adapters} exceeds vLLM's largest max_lora_rank {VLLM_RANKS[-1]}")
     return out
@@ -166,7 +167,6 @@ def valid_questions(r:Recipe) -> int:
     n = d.valid_per_task * sum(r.track == 5 or r.track in tr for tr, _ in TRACK_MAP.values())
     return min(n, d.valid_size) if d.valid_size else n
 
-AWQ_MIN, AWQ_PARAMS, AWQ_TFLOPS = 30.0, 8.03e9, 312.0  # llm-compressor's runtime guide: AWQ ~30 min, Meta-Llama-3-8B-Instruct, one A100 (bf16 peak)
 PROMPT_KV, PROMPT_MEAN, SYNTH_NEW, AWQ_GRID, DISK_GBS = 1024, 256, 300, 20, 1.0  # KV tokens per prompt; mean prompt; new tokens per
 # synthetic question; AWQ scale-search grid points (each a calibration forward); disk GB/s for the streaming merge (assumed)
 MIX = {"multiple-choice": 52, "generation": 17, "retrieval": 15, "named_entity_recognition": 8, "ranking": 4}  # types of the 96 dev questions
@@ -186,7 +186,7 @@ def cpu_shares() -> dict[str, float]:
 def _nbytes(dtype): return {"float32": 4, "bfloat16": 2, "float16": 2}[dtype]
 def _gpus(n): return "cuda:0" if n == 1 else f"cuda:0-{n - 1}"
 def _lora(s, r): return r * s["layers"] * sum(i + o for i, o in s["linear_shapes"])  # r·(in+out) per decoder Linear
-def _awq(q, s):  # bits/8 per Linear weight, a 16-bit scale (+ a zero point) per group of `group_size`, the rest in 16 bits
+def _quant_bytes(q, s):  # bits/8 per Linear weight, a 16-bit scale (+ a zero point) per group of `group_size`, the rest in 16 bits
     return s["linear_params"] * (q.bits / 8 + (2 + q.bits / 8 * q.zero_point) / q.group_size) + (s["params"] - s["linear_params"]) * 2
 
 def _row(stage, hw, device, dtype, backend, processes, gpu:dict, host:dict, minutes, cap=None, why=(), hint=""):
@@ -286,8 +286,9 @@ def train_row(r:Recipe, s:dict, hw:Hardware, # the recipe, the model's shape (`m
 def awq_row(r:Recipe, s:dict, hw:Hardware, # the recipe, the model's shape (`model_shape`), the machine
             d16:str, # the 16-bit dtype the GPU computes in
            ) -> dict:
-    "llm-compressor's AWQ of the merged model alone: its row, the MLP padding it applies (`note`), and its `terms`."
+    "The AWQ calibration of the merged model alone, by the recipe's method (`QUANT_METHODS`): its row, the MLP padding it applies (`note`), and its `terms`."
     q, on_gpu, w = r.quant, hw.n_gpus > 0, s["params"] * _nbytes(r.model.dtype)
+    qm = QUANT_METHODS[q.method]
     tok, layer = q.calibration_samples * q.max_seq_length, sum(i * o for i, o in s["linear_shapes"]) * 2
     work = {"layer + its search copy": 2 * layer / GiB, "calibration activations (in, out, trial)": 3 * tok * s["hidden"] * 2 / GiB,
             "MLP activations": tok * s["intermediate"] * 2 / GiB, "overhead": 1.0}
@@ -299,11 +300,12 @@ def awq_row(r:Recipe, s:dict, hw:Hardware, # the recipe, the model's shape (`mod
     bad = [f"quant.group_size={q.group_size} does not divide in_features {i}" for i in sorted(ins) if i % q.group_size][:1]
     padding = "" if tp == 1 else (f"MLPs padded {s['intermediate']:,} -> {pad:,} so each of {tp} GPUs holds whole groups of {q.group_size}"
                                   if pad != s["intermediate"] else f"MLP {s['intermediate']:,} splits over {tp} GPUs into whole groups of {q.group_size}")
-    # GPU: llm-compressor's published rate, AWQ (weights only) ~30 min for Meta-Llama-3-8B-Instruct on one A100 (its runtime guide),
+    # GPU: the method's published rate (`QuantMethod.rate`: llm-compressor's AWQ, ~30 min for Meta-Llama-3-8B-Instruct on one A100),
     # scaled by parameters and by the GPU's bf16 peak; the CPU: the scale search's FLOPs at the measured rate
     flop_min = 2 * s["params"] * tok * AWQ_GRID / _flops(hw) / 60
-    mins = AWQ_MIN * s["params"] / AWQ_PARAMS * AWQ_TFLOPS / hw.tflops if on_gpu else flop_min
-    return dict(_row("awq", hw, "cuda:0" if on_gpu else "cpu", d16 if on_gpu else r.model.dtype, "llm-compressor", 1, work if on_gpu else {},
+    m0, p0, t0 = qm.rate
+    mins = m0 * s["params"] / p0 * t0 / hw.tflops if on_gpu else flop_min
+    return dict(_row("quantize", hw, "cuda:0" if on_gpu else "cpu", d16 if on_gpu else r.model.dtype, qm.library, 1, work if on_gpu else {},
                      held if on_gpu else {**held, **work}, mins, why=bad), note=padding,
                 terms={"calibration_tokens": tok, "flop_minutes": flop_min, "work_gib": sum(work.values()), "padded_intermediate": pad})
 
@@ -338,10 +340,10 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
         n = len(set(m.wise_ft_grid) | {1.0}) * valid_questions(r) + DEV * (1 if set(m.wise_ft_grid) <= {1.0} else 2)
         ens.append(_answer("sweep", r, s, hw, n, w, d16, extra=extra))
     st.append(_join("ensemble", *ens))
-    # quantize: llm-compressor AWQ, the merged model on the host, one decoder layer and the calibration activations on one GPU
+    # quantize: AWQ by the recipe's method, the merged model on the host, one decoder layer and the calibration activations on one GPU
     q, awq = r.quant, awq_row(r, s, hw, d16)
     padding = awq["note"]
-    v = c.backend == "vllm"; qw, qd = (_awq(r.quant, s) if v else w), f"int{q.bits}"  # transformers decompresses the folder to dense weights
+    v = c.backend == "vllm"; qw, qd = (_quant_bytes(r.quant, s) if v else w), f"int{q.bits}"  # transformers decompresses the folder to dense weights
     qa = _answer("quantize", r, s, hw, scored, qw, qd)
     st.append(dict(_join("quantize", awq, qa), note="; ".join(filter(None, [padding, qa.get("note")]))))
     v = v and hw.n_gpus > 0  # the hidden test's time limit is a GPU box's; on CPU the stage only reports (the quantize stage scored the folder)
@@ -356,7 +358,7 @@ def plan(recipe:Recipe|str, # a loaded recipe or a recipe name
     lora, keep = _lora(s, r.lora.r) * 4, max(2, m.n_adapters) + 1
     disk = {"synthetic": 2 * r.data.synthetic * 2e3, "data": recs * 2e3, "zero_shot": scored * 2e3,
             "train": keep * 3 * lora + m.n_adapters * lora + scored * 2e3, "ensemble": m.n_adapters * lora + (3 if m.keep_better else 2) * w + scored * 2e3,
-            "quantize": _awq(q, s) + scored * 2e3, "evaluate": 2e6}
+            "quantize": _quant_bytes(q, s) + scored * 2e3, "evaluate": 2e6}
     for x in st: x["disk_gib"] = round(disk[x["stage"]] / GiB, 2)
     return {"recipe": r.name, "hardware": hw.name, "fits": all(x["fits"] for x in st), "stages": st}
 

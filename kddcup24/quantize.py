@@ -4,15 +4,15 @@
 
 # %% ../nbs/06_quantize.ipynb #0d0e8923
 from __future__ import annotations
-import contextlib, time
+import contextlib, inspect, time
 from pathlib import Path
-from .core import args_recipe, as_recipe, atomic_dir, recipe_args
+from .core import QUANT_METHODS, args_recipe, as_recipe, atomic_dir, recipe_args, set_flag
 from .gpu import padded_intermediate
-from .run import ModelRef, eval_sets, load_mixture, open_run, read_metrics, run_folder, score, update_metrics
+from .run import ModelRef, eval_sets, load_mixture, open_run, read_metrics, run_folder, same_questions, score, update_metrics
 
 # %% auto #0
-__all__ = ['cpu_safe_calibration', 'pad_mlp', 'calibration_texts', 'awq_recipe', 'quantize_awq', 'dir_size_mb', 'timed_eval',
-           'run_quantize', 'add_cli', 'quantize_autoawq']
+__all__ = ['cpu_safe_calibration', 'pad_mlp', 'calibration_texts', 'awq_recipe', 'quantize_awq', 'dir_size_mb', 'quantizer',
+           'timed_eval', 'run_quantize', 'add_cli', 'quantize_autoawq']
 
 # %% ../nbs/06_quantize.ipynb #7647103c
 @contextlib.contextmanager
@@ -121,6 +121,12 @@ def dir_size_mb(d:str|Path) -> float:
     return sum(f.stat().st_size for f in Path(d).glob("*.safetensors")) / 1e6
 
 # %% ../nbs/06_quantize.ipynb #adf299c7
+def quantizer(method:str, # a name in `QUANT_METHODS` (the recipe's `quant.method`)
+             ):
+    "This module's function that quantizes with `method` (the table in core names it: the foundation may not import a stage)."
+    if method not in QUANT_METHODS: raise ValueError(f"unknown quantization method {method!r}: {' | '.join(QUANT_METHODS)}")
+    return globals()[QUANT_METHODS[method].function]
+
 def timed_eval(model_dir:str|Path, # model folder
                sets:dict, # name -> records
                rc, # the recipe (inference settings)
@@ -132,38 +138,36 @@ def timed_eval(model_dir:str|Path, # model folder
     return out
 
 def run_quantize(track:int, # track id 1-5
-                 method:str|None=None, # awq (llm-compressor) | autoawq; None: the recipe's `quant.method`
-                 bits:int|None=None, group_size:int|None=None, # override the recipe
-                 recipe:str|None=None, data_dir:str|None=None,
-                 limit:int=0, # only the first N records of each eval set
+                 recipe:str|None=None, # recipe name or path (default `track{N}`): `quant.method`, `quant.bits`, ..., `inference.eval_limit`
+                 data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`)
                  overrides:list[str]=(), # `section.key=value` recipe overrides
                 ) -> dict:
-    "Quantize the track's merged model, compare it with the unquantized one, record stage `awq`."
+    "Quantize the track's merged model, compare it with the unquantized one, record stage `quantize`."
     from kddcup24.models import load_tokenizer
     rc = as_recipe(recipe, track, overrides); qc = rc.quant
-    method, bits, group_size = method or qc.method, bits or qc.bits, group_size or qc.group_size  # the recipe decides unless the command line says
     rd = run_folder(rc, track)
     merged = read_metrics(rd)["model_dirs"].get("merged")
     if not merged: raise FileNotFoundError(f"track {track}: no merged model in {rd/'metrics.json'}; run `kddcup24 ensemble` first")
     texts = calibration_texts(load_mixture(rd/"data")[0], load_tokenizer(merged), n=qc.calibration_samples)
-    out = rd/"awq"
+    out = rd/"quantize"
     tp = rc.inference.tensor_parallel_size if rc.inference.backend == "vllm" else 1
-    if method == "awq": quantize_awq(merged, out, texts, bits, group_size, qc.zero_point, qc.ignore, qc.max_seq_length, rc.model.dtype, tp)
-    elif method == "autoawq": quantize_autoawq(merged, out, texts, bits, group_size, qc.zero_point)
-    else: raise ValueError(f"unknown quantization method {method!r}: awq | autoawq")
-    sets = eval_sets(track, rd, data_dir, limit or rc.inference.eval_limit)
+    fn = quantizer(qc.method)
+    kw = dict(bits=qc.bits, group_size=qc.group_size, zero_point=qc.zero_point, ignore=qc.ignore, max_seq_length=qc.max_seq_length,
+              dtype=rc.model.dtype, tensor_parallel=tp)
+    fn(merged, out, texts, **{k: v for k, v in kw.items() if k in inspect.signature(fn).parameters})  # the settings its library takes
+    sets = eval_sets(track, rd, data_dir, rc.inference.eval_limit)
     q = timed_eval(out, sets, rc)
     # the unquantized model is the wise-ft stage's merged folder, already answered (and timed on dev) by the same
     # engine on this machine: its reports are reused, only its load time is measured here (saves minutes)
-    wf = read_metrics(rd)["stages"].get("wise_ft") or {}
-    if not limit and wf.get("dev_s_per_question") and ("valid" not in sets or wf.get("valid") is not None):
+    wf = same_questions(read_metrics(rd)["stages"], sets).get("wise_ft") or {}  # only where it answered these questions
+    if wf.get("dev_s_per_question") and ("valid" not in sets or wf.get("valid") is not None):
         from kddcup24.models import load_model
         t0 = time.time(); load_model(merged, dtype=rc.model.dtype)
         u = {"load_s": round(time.time() - t0, 2), "size_mb": round(dir_size_mb(merged), 1), "dev_s_per_question": wf["dev_s_per_question"],
              "dev": {k: wf[k] for k in ("n", "tasks", "task_types", "tracks", "mean", "ci95") if k in wf}, **({"valid": wf["valid"]} if "valid" in sets else {}),
              "reused": "wise_ft"}
     else: u = timed_eval(merged, sets, rc)
-    return update_metrics(rd, "awq", q.get("dev"), q.get("valid"), ("awq", out), method=method, bits=bits, group_size=group_size,
+    return update_metrics(rd, "quantize", q.get("dev"), q.get("valid"), ("quantize", out), method=qc.method, bits=qc.bits, group_size=qc.group_size,
                           zero_point=qc.zero_point, **{k: v for k, v in q.items() if k not in ("dev", "valid")},
                           unquantized=u)
 
@@ -171,12 +175,13 @@ def add_cli(sub):
     "Register `kddcup24 quantize`."
     p = sub.add_parser("quantize", help="AWQ quantization of the track's merged model (the recipe's bits: 4 on GPUs, 8 in the CPU default)")
     recipe_args(p)
-    p.add_argument("--method", choices=["awq", "autoawq"], help="default: the recipe's quant.method")
-    p.add_argument("--bits", type=int, default=None)
-    p.add_argument("--group-size", type=int, default=None)
-    p.add_argument("--limit", type=int, default=0)
+    set_flag(p, "--method", "quant.method", "; ".join(f"{n}: {m.library} (kddcup24[{m.extra}]), vLLM {m.vllm}" for n, m in QUANT_METHODS.items()),
+             str, choices=list(QUANT_METHODS))
+    set_flag(p, "--bits", "quant.bits", "weight bits", int)
+    set_flag(p, "--group-size", "quant.group_size", "weights per quantization group", int)
+    set_flag(p, "--limit", "inference.eval_limit", "only the first N records of each eval set", int)
     def go(a):
-        with open_run(args_recipe(a)): run_quantize(a.track, a.method, a.bits, a.group_size, a.recipe, a.data_dir, a.limit, a.set)
+        with open_run(args_recipe(a)): run_quantize(a.track, a.recipe, a.data_dir, a.set)
     p.set_defaults(func=go)
 
 # %% ../nbs/06_quantize.ipynb #f7464f60

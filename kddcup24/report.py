@@ -86,7 +86,7 @@ def plot_ablation(df, # an `ablation` (or `scores_frame`) table
 # %% ../nbs/08_report.ipynb #e88c0765
 def final_stage(m:dict, # a run's metrics
                ) -> str|None:
-    "The last scored stage of a run, in pipeline order (`awq` once the pipeline has finished)."
+    "The last scored stage of a run, in pipeline order (`quantize` once the pipeline has finished)."
     done = [s for s in RUN_STAGES if s in m.get("stages", {})]
     return done[-1] if done else None
 

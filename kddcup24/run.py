@@ -15,8 +15,8 @@ from .shopbench import BOOTSTRAP, evaluate_records, load_records, paired, record
 __all__ = ['RUN_STAGES', 'QUESTION_KEYS', 'BACKENDS', 'run_folder', 'run_recipe', 'open_run', 'RunLocked', 'run_lock',
            'metrics_path', 'read_metrics', 'update_metrics', 'scores_path', 'read_scores', 'question_scores',
            'comparisons', 'paired_scores', 'stage_done', 'summary', 'update_curve', 'stage_score', 'git_commit',
-           'peak_rss_gib', 'dev_questions', 'load_mixture', 'mixture_for_track', 'eval_sets', 'ModelRef', 'interpolate',
-           'load_ref', 'vllm_python', 'answer', 'generate', 'score', 'vllm_worker']
+           'peak_rss_gib', 'dev_questions', 'load_mixture', 'mixture_for_track', 'eval_sets', 'same_questions',
+           'ModelRef', 'interpolate', 'load_ref', 'vllm_python', 'answer', 'generate', 'score', 'vllm_worker']
 
 # %% ../nbs/01e_run.ipynb #67a18796
 def run_folder(recipe:str|Path|Recipe|None=None, # the run's recipe (name, path or loaded); None: `track{track}`
@@ -123,7 +123,7 @@ def read_metrics(run_dir:str|Path) -> dict:
     return m
 
 def update_metrics(run_dir:str|Path, # the run folder
-                   stage:str|None=None, # stage name: zero_shot, sft, ensemble, wise_ft, awq
+                   stage:str|None=None, # stage name: zero_shot, sft, ensemble, wise_ft, quantize
                    report:dict|None=None, # `evaluate_records(...)[0]` on the dev questions
                    valid:dict|None=None, # the same on the validation split
                    model_dir:tuple[str, str|Path]|None=None, # (name, folder), e.g. ("sft", run/"sft")
@@ -151,7 +151,7 @@ def _write_metrics(run_dir:str|Path, m:dict) -> dict:
     atomic_write(metrics_path(run_dir), json.dumps({**m, "model_dirs": {k: rel(v) for k, v in m["model_dirs"].items()}}, indent=1))
     return m
 
-RUN_STAGES = ("zero_shot", "sft", "ensemble", "wise_ft", "awq")  # the stages that score a model, in pipeline order
+RUN_STAGES = ("zero_shot", "sft", "ensemble", "wise_ft", "quantize")  # the stages that score a model, in pipeline order
 
 def scores_path(run_dir:str|Path) -> Path:
     "The per-question scores file of a run folder."
@@ -271,6 +271,14 @@ def eval_sets(track:int, # track id 1-5
     mix = Path(run_dir)/"data"
     if (mix/"card.json").exists(): sets["valid"] = mixture_for_track(load_mixture(mix)[1], track)
     return {k: v[:limit] if limit else v for k, v in sets.items()}
+
+# %% ../nbs/01e_run.ipynb #000c5116
+def same_questions(stages:dict, # a run's recorded stages (`read_metrics(rd)["stages"]`)
+                   sets:dict, # name -> records this stage answers (`eval_sets`)
+                  ) -> dict:
+    "The recorded stages scored on as many questions of each set as `sets` holds (a set a stage did not record does not count)."
+    n = lambda e, k: (e if k == "dev" else e.get(k) or {}).get("n")
+    return {s: e for s, e in stages.items() if isinstance(e, dict) and all(n(e, k) in (None, len(v)) for k, v in sets.items())}
 
 # %% ../nbs/01e_run.ipynb #180561f2
 @dataclass(frozen=True)

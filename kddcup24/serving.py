@@ -5,7 +5,7 @@
 # %% ../nbs/07_serving.ipynb #52bcbc7e
 from __future__ import annotations
 import json, logging, math, time
-from .core import TASK_TYPES, TRACKS, args_recipe, as_recipe, load_recipe, recipe_args
+from .core import TASK_TYPES, TRACKS, args_recipe, as_recipe, recipe_args, set_flag
 from .shopbench import numbered_items
 from .engine import LIST_TYPES, Engine, kit_batch_size, mc_options, route
 
@@ -139,6 +139,7 @@ def _timed(fn, reps:int=2) -> float:
 
 def speed(model, tok, # a float32 model on the CPU and its tokenizer
           mc_recs:list[dict], # multiple-choice records, scored by option-text PMI as the engine does
+          recipe=None, # the engine's settings (a `Recipe`, name or path; None: the default, track5)
           variants:tuple=("float32", "bfloat16", "int8"), # weight formats to try
           batch:int=8, prompt_len:int=256, new_tokens:int=32, # prefill and decode shapes
          ) -> list[dict]:
@@ -162,7 +163,7 @@ def speed(model, tok, # a float32 model on the CPU and its tokenizer
         rows.append(dict(phase=f"decode (batch {batch})", weights=v, tokens_per_s=batch * new_tokens / max(gen - pre, 1e-9),
                          limit=min(batch * bw / wbytes, flops_tps), bound="memory" if batch * bw / wbytes < flops_tps else "compute"))
         if mc_recs:
-            r = load_recipe("track5"); eng = Engine(m, tok, r)
+            eng = Engine(m, tok, as_recipe(recipe))
             pols = [p for p in eng.policies([x["input_field"] for x in mc_recs], ["multiple-choice"] * len(mc_recs)) if p.options]
             reqs = [option_requests(tok, p) for p in pols]
             n = sum(len(c) + 2 * sum(len(o) + 1 for o in os_) for c, _, _, os_ in reqs) + len(reqs[0][1]) if reqs else 0
@@ -180,10 +181,13 @@ def format_speed(rows:list[dict]) -> str:
 
 
 # %% ../nbs/07_serving.ipynb #429de7a0
-def speed_command(a) -> str:
-    "The `bench-inference --speed` command line that `a` stands for: what its result file records (every argument the speed path reads)."
+def speed_command(a, # the parsed `bench-inference --speed` arguments
+                  r, # the recipe they resolve to (`args_recipe(a)`)
+                 ) -> str:
+    "The `bench-inference --speed` command line that `a` stands for: what its result file records (every setting the speed path reads)."
     import shlex
-    xs = ["--speed", "--model", a.model, "--data", str(a.data)] + (["--limit", str(a.limit)] if a.limit else []) + (["--dtype", a.dtype] if a.dtype else [])
+    xs = ["--speed", "--model", r.model.base, "--data", str(a.data)] + (["--recipe", str(a.recipe)] if a.recipe else [])
+    xs += (["--limit", str(r.inference.eval_limit)] if r.inference.eval_limit else []) + ["--dtype", r.model.dtype]
     return "kddcup24 bench-inference " + " ".join(shlex.quote(x) for x in xs)
 
 def cmd_bench(a):
@@ -191,18 +195,18 @@ def cmd_bench(a):
     from kddcup24.models import load_model
     from kddcup24.shopbench import load_records
     from kddcup24.core import atomic_write
-    recs = load_records(a.data)
-    if a.limit: recs = recs[:a.limit]
-    model, tok = load_model(a.model, dtype=a.dtype)
+    r = args_recipe(a)  # --model, --dtype and --limit are `--set`s of model.base, model.dtype and inference.eval_limit
+    recs = load_records(a.data)[:r.inference.eval_limit or None]
+    model, tok = load_model(r.model.base, dtype=r.model.dtype)
     if a.speed:
         from kddcup24.plan import HARDWARE
-        mc = [r for r in recs if r.get("is_multiple_choice") or r.get("task_type") == "multiple-choice"][:16]
+        mc = [x for x in recs if x.get("is_multiple_choice") or x.get("task_type") == "multiple-choice"][:16]
         from kddcup24.run import git_commit
-        b = {"machine": HARDWARE["cpu"].note, "model": a.model, "mc_questions": len(mc), "git_commit": git_commit(),
-             "command": speed_command(a), "rows": speed(model, tok, mc)}
+        b = {"machine": HARDWARE["cpu"].note, "model": r.model.base, "mc_questions": len(mc), "git_commit": git_commit(),
+             "command": speed_command(a, r), "rows": speed(model, tok, mc, r)}
         print(b["machine"]); print(format_speed(b["rows"]))
     else:
-        b = bench(recs, model, tok, args_recipe(a), a.batch_size)
+        b = bench(recs, model, tok, r, a.batch_size)
         print(format_bench(b))
     if a.out: atomic_write(a.out, json.dumps(b, indent=1))
     return b
@@ -210,12 +214,12 @@ def cmd_bench(a):
 def add_cli(sub):
     "Register `bench-inference`."
     p = sub.add_parser("bench-inference", help="time and score the engine against the starter kit's vanilla loop")
-    p.add_argument("--model", default="smollm2-135m", help="hub id, local folder, or embedded name")
     p.add_argument("--data", required=True, help="questions with truths (e.g. shopbench/development.json)")
     recipe_args(p, track=False, data_dir=False, default="track5")
-    p.add_argument("--limit", type=int, default=0, help="only the first N questions")
-    p.add_argument("--batch-size", type=int, default=8, help="batch size of the vanilla loop")
-    p.add_argument("--dtype", default="float32")
+    set_flag(p, "--model", "model.base", "hub id, local folder, or embedded name", str)
+    set_flag(p, "--limit", "inference.eval_limit", "only the first N questions", int)
+    p.add_argument("--batch-size", type=int, default=8, help="batch size of the vanilla loop (the engine's: inference.batch_size)")
+    set_flag(p, "--dtype", "model.dtype", "torch dtype of the weights", str)
     p.add_argument("--speed", action="store_true", help="instead: tokens/s of prefill, decode and option scoring beside the CPU's limit (training: `kddcup24 train --benchmark`)")
     p.add_argument("--out", help="also write the numbers as JSON (e.g. the CPU profile for the planner)")
     p.set_defaults(func=cmd_bench)

@@ -15,7 +15,7 @@ __all__ = ['FINAL_MODELS', 'CHALLENGES', 'USER_CONFIG', 'INFERENCE_PACKAGES', 'T
            'vllm_requirement', 'requirements', 'write_submission', 'add_cli']
 
 # %% ../nbs/07a_submission.ipynb #cb9af441
-FINAL_MODELS = ("awq", "merged")  # the run's final model: the quantized one, else the wise-ft merge
+FINAL_MODELS = ("quantize", "merged")  # the run's final model: the quantized one, else the wise-ft merge
 CHALLENGES = {t.id: t.key or "amazon-kdd-cup-24-all-around" for t in TRACKS.values()}
 
 def final_model(run_dir:str|Path, # a finished run folder

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, random, re, sys, time
 from collections import Counter
 from pathlib import Path
-from .core import args_recipe, as_recipe, atomic_dir, claim_output, data_dir as find_data_dir, recipe_args
+from .core import args_recipe, as_recipe, atomic_dir, claim_output, data_dir as find_data_dir, recipe_args, set_flag
 from .run import ModelRef, generate, open_run, run_folder
 from .shopbench import RecordError, option_labels, parse_response, validate_record
 from .prompts import format_answer
@@ -128,20 +128,17 @@ def synthesize(seeds:list[dict], # seed records (ShopBench with task_name and tr
 
 SEEDS_PER_QUESTION = 2  # one attempt per seed; a 135M writer keeps few, a 72B most: the card says how many
 
-def run_synthetic(recipe=None, # the run's recipe (name, path or `Recipe`); None: `track{track}`
+def run_synthetic(recipe=None, # the run's recipe (name, path or `Recipe`; None: `track{track}`): `data.synthetic` questions by `data.synthetic_writer`
                   track:int=5, # the track whose default recipe stands in for None
-                  n:int|None=None, # questions wanted (default the recipe's `data.synthetic`)
-                  writer:str|None=None, # writer model (default `data.synthetic_writer`, else the recipe's base)
                   data_dir:str|Path|None=None, # data folder; else `KDDCUP24_DATA`
                   out_dir:str|Path|None=None, # output folder; default `runs/<recipe name>/synthetic`
                   max_new_tokens:int=200, # budget per question and answer
                   verbose:bool=False, # print each reply and its verdict
                  ) -> dict:
-    "The synthetic stage: up to `n` checked questions from twice as many seeds, written into the run's `synthetic/` atomically; return its card."
+    "The synthetic stage: up to `data.synthetic` checked questions from twice as many seeds, written into the run's `synthetic/` atomically; return its card."
     from kddcup24.shopbench import write_records
     t0, rc = time.time(), as_recipe(recipe, track)
-    n = rc.data.synthetic if n is None else n
-    w = writer or rc.data.synthetic_writer or rc.model.base
+    n, w = rc.data.synthetic, rc.data.synthetic_writer or rc.model.base
     out = claim_output(Path(out_dir) if out_dir else run_folder(rc, track)/"synthetic", "synth", [find_data_dir(data_dir)])
     seeds = pick_seeds(find_data_dir(data_dir), SEEDS_PER_QUESTION * n, rc.data.seed)
     kept, why = synthesize(seeds, ModelRef(w), rc, max_new_tokens, verbose)
@@ -158,14 +155,14 @@ def cmd_synth(a):
     from kddcup24.run import run_lock
     rc = args_recipe(a)
     with open_run(rc):
-        print(json.dumps(run_synthetic(rc, a.track, a.n, a.model, a.data_dir, a.out, a.max_new_tokens, a.verbose)))
+        print(json.dumps(run_synthetic(rc, a.track, a.data_dir, a.out, a.max_new_tokens, a.verbose)))
 
 def add_cli(sub):
     "Register `kddcup24 synth` on the CLI's subparsers."
     p = sub.add_parser("synth", help="write new ShopBench questions with an LLM from seed records, keep the checked ones")
     recipe_args(p)
-    p.add_argument("--n", type=int, default=None, help="questions wanted (default the recipe's data.synthetic); twice as many seeds")
-    p.add_argument("--model", default=None, help="writer model: embedded name, folder or hub id (default data.synthetic_writer, else model.base)")
+    set_flag(p, "--n", "data.synthetic", "questions wanted, from twice as many seeds", int)
+    set_flag(p, "--model", "data.synthetic_writer", "writer model: embedded name, folder or hub id (empty: model.base)", str)
     p.add_argument("--out", help="output folder (default runs/<recipe name>/synthetic)")
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--verbose", action="store_true", help="print each reply and its verdict")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse, dataclasses, json, os, shlex, shutil, subprocess, sys, tempfile, time
 from collections import defaultdict
 from pathlib import Path
-from .core import Recipe, args_recipe, as_recipe, atomic_dir, atomic_write, recipe_args, runs_dir, save_figure, sha256_file
+from .core import (Recipe, RecipeError, args_recipe, as_recipe, atomic_dir, atomic_write, check_track, recipe_args, runs_dir,
+                           save_figure, set_flag, sha256_file)
 from .gpu import cuda_devices, rank_device_map, train_processes
 from .run import (ModelRef, dev_questions, eval_sets, git_commit, load_mixture, mixture_for_track, paired_scores, peak_rss_gib,
                           open_run, read_metrics, read_scores, run_folder, run_lock, score, summary, update_curve, update_metrics)
@@ -304,22 +305,19 @@ def train_track(track:int, # ShopBench track 1-5
                 resume:bool=False, # continue from the last checkpoint
                 run_dir:str|Path|None=None, # default `runs/<recipe name>`
                 data:str|Path|None=None, # data folder
-                max_steps:int|None=None, # override the recipe's step count
-                valid_limit:int|None=None, # score only the first N validation records (None: all)
-                dev_limit:int|None=None, # score only the first N dev questions (None: all; for smoke runs)
                 evaluate:bool=True, # score zero-shot and SFT
                 mixture:str|Path|None=None, # a prepared mixture folder (default: build `run_dir/data` with `kddcup24.data`)
                ) -> dict:
     "Train a track's adapter and record the run; return `metrics.json`."
-    r = as_recipe(recipe, track, overrides)
-    if r.track != track: raise ValueError(f"recipe {r.name} is for track {r.track}, not {track}")
+    r = check_track(as_recipe(recipe, track, overrides), track, recipe)
     run = run_folder(r, track, run_dir)
     mix = mixture_folder(r, mixture or run/"data")
     train, valid, card = load_mixture(mix)
-    train, valid = mixture_for_track(train, track), mixture_for_track(valid, track)[:valid_limit or r.inference.eval_limit or None]
+    lim = r.inference.eval_limit or None  # short runs: the first N questions of each set
+    train, valid = mixture_for_track(train, track), mixture_for_track(valid, track)[:lim]
     info = {"track": track, "recipe": r.name, "seed": r.train.seed, "git_commit": git_commit(), "data_card_sha256": card_hash(mix),
             "mixture": str(mix), "n_train": len(train), "n_valid": len(valid), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    sets, hf = {"dev": dev_questions(track, data)[:dev_limit or r.inference.eval_limit or None], "valid": valid}, r.inference.backend == "transformers"
+    sets, hf = {"dev": dev_questions(track, data)[:lim], "valid": valid}, r.inference.backend == "transformers"
     zero_shot = evaluate and _is_main() and "zero_shot" not in read_metrics(run)["stages"]
     if zero_shot and not hf: _score_stage(run, "zero_shot", ModelRef(r.model.base), r, sets)  # vLLM before the trainer takes the GPU
     model, tok = load_base(r)
@@ -327,7 +325,7 @@ def train_track(track:int, # ShopBench track 1-5
     ck = last_checkpoint(run/"checkpoints") if resume else None
     st0 = json.loads((ck/"trainer_state.json").read_text()) if ck else {}
     t0 = time.time()
-    pm, tok, tr, out = train_adapter(r, train, run/"checkpoints", run/"sft", resume, max_steps, model=model, tok=tok)
+    pm, tok, tr, out = train_adapter(r, train, run/"checkpoints", run/"sft", resume, model=model, tok=tok)
     secs, new_tokens = time.time() - t0, tr.state.num_input_tokens_seen - st0.get("num_input_tokens_seen", 0)
     info.update(train_seconds=round(secs, 1), steps=tr.state.global_step, start_step=st0.get("global_step", 0), train_loss=out.training_loss,
                 tokens_seen=int(tr.state.num_input_tokens_seen), tokens_per_second=round(new_tokens / max(secs, 1e-9), 1),
@@ -502,13 +500,13 @@ def launch_plan(r:Recipe, # the run's recipe
 def launch_command(track:int, # ShopBench track
                    config:str="zero3", # ddp | zero3 | fsdp
                    num_processes:int=8, # GPUs in all
-                   recipe:str|None=None, # default `track{N}-gpu`
+                   recipe:str|None=None, # the recipe the ranks train (None: theirs is the default rule's, `track{N}`, as the launcher's)
                    extra:list[str]=(), # more `kddcup24 train` arguments
                   ) -> list[str]:
     "The `accelerate launch` command that runs `kddcup24 train` on `num_processes` GPUs."
     accelerate_config(config)
     return ["accelerate", "launch", "--config_file", str(config_dir()/LAUNCH_CONFIGS[config]), "--num_processes", str(num_processes),
-            "-m", "kddcup24.train", "--track", str(track), "--recipe", recipe or f"track{track}-gpu", *extra]
+            "-m", "kddcup24.train", "--track", str(track), *(["--recipe", str(recipe)] if recipe else []), *extra]
 
 # %% ../nbs/04_train.ipynb #7071a366
 BENCH_MODES = ("padded", "group_by_length", "padding_free")
@@ -549,23 +547,23 @@ def train_limit(model, # the model being trained (a PEFT model)
 # %% ../nbs/04_train.ipynb #12db61f8
 def run_launch(a) -> list[str]:
     "`kddcup24 train --launch`: build the mixture once, score zero-shot, run the ranks (training only), then score the saved adapter."
-    r = as_recipe(a.recipe or f"track{a.track}-gpu", a.track, a.set)
-    a.num_processes = a.num_processes or train_processes(a.launch, r.train.processes, len(cuda_devices()))  # the plan reads the same fields
+    r = as_recipe(a.recipe, a.track, a.set)
+    n = r.train.processes or train_processes(a.launch, 0, len(cuda_devices()))  # the recipe's (--num-processes), else one per GPU, as the plan counts
     run = Path(a.run_dir) if a.run_dir else runs_dir(r.name)  # made (and checked) only when the launch runs
     mix = Path(a.mixture) if a.mixture else run/"data"
     extra = ["--run-dir", str(run), "--mixture", str(mix), "--no-eval"] + (["--resume"] if a.resume else []) + sum([["--set", s] for s in a.set], [])
-    extra += (["--steps", str(a.steps)] if a.steps else []) + (["--data-dir", a.data_dir] if a.data_dir else [])
-    cmd = launch_command(a.track, a.launch, a.num_processes, r.name if not a.recipe else a.recipe, extra)
+    extra += ["--data-dir", a.data_dir] if a.data_dir else []
+    cmd = launch_command(a.track, a.launch, n, a.recipe, extra)
     print(" ".join(cmd))
     if not a.run: return cmd
-    with open_run(r, run): _launch(a, r, run, mix, cmd)
+    with open_run(r, run): _launch(a, r, run, mix, cmd, n)
     return cmd
 
-def _launch(a, r, run, mix, cmd):
-    "The body of `run_launch --run` on a locked run folder: mixture, zero-shot, the ranks, the adapter's score."
+def _launch(a, r, run, mix, cmd, n):
+    "The body of `run_launch --run` on a locked run folder: mixture, zero-shot, the `n` ranks, the adapter's score."
     mixture_folder(r, mix)  # before the ranks start: the data stage built it once
-    sets = {"dev": dev_questions(a.track, a.data_dir), "valid": mixture_for_track(load_mixture(mix)[1], a.track)[:a.valid_limit or r.inference.eval_limit or None]}
-    if r.inference.eval_limit: sets["dev"] = sets["dev"][:r.inference.eval_limit]
+    lim = r.inference.eval_limit or None
+    sets = {"dev": dev_questions(a.track, a.data_dir)[:lim], "valid": mixture_for_track(load_mixture(mix)[1], a.track)[:lim]}
     # the ranks only train; scoring happens here, in one process, before they take the devices and after they are done
     if not a.no_eval and "zero_shot" not in read_metrics(run)["stages"]: _score_stage(run, "zero_shot", ModelRef(r.model.base), r, sets)
     exe = Path(sys.executable).parent/"accelerate"  # this environment's accelerate, whatever PATH says
@@ -574,11 +572,11 @@ def _launch(a, r, run, mix, cmd):
     if not a.no_eval:
         info = json.loads((run/"run.json").read_text())
         _score_stage(run, "sft", ModelRef(r.model.base, adapter=str(run/"sft")), r, sets, train_seconds=info["train_seconds"],
-                     peak_rss_gib=info["peak_rss_gib"], processes=a.num_processes, launch=a.launch)
+                     peak_rss_gib=info["peak_rss_gib"], processes=n, launch=a.launch)
 
 def _bench_process(a, mode:str) -> dict:
     "`benchmark` of one batching mode in a process of its own (peak memory is a per-process high-water mark); its result."
-    cmd = [sys.executable, "-m", "kddcup24.train", "--track", str(a.track), "--benchmark", "--mode", mode, "--steps", str(a.steps or 10)]
+    cmd = [sys.executable, "-m", "kddcup24.train", "--track", str(a.track), "--benchmark", "--mode", mode, "--bench-steps", str(a.bench_steps)]
     cmd += (["--recipe", a.recipe] if a.recipe else []) + sum([["--set", s] for s in a.set], []) + (["--mixture", a.mixture] if a.mixture else [])
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     print(out, end="")
@@ -593,45 +591,46 @@ def _measurement(a, path:str|Path, body:dict):
 
 def cmd_train(a):
     "`kddcup24 train`: train a track, run a multi-process launch (or print it), or benchmark."
-    args_recipe(a)  # a bad recipe, --set or a --track that contradicts it: refused before any work (and --track set from the recipe)
+    r = args_recipe(a)  # a bad recipe, --set or a --track that contradicts it: refused before any work (and --track set from the recipe)
+    if a.launch and not a.recipe: raise RecipeError(f"--launch trains a GPU recipe: give --recipe track{a.track}-gpu (or the recipe to launch)")
     if not (a.launch or a.benchmark or a.curve or "LOCAL_RANK" in os.environ):  # a rank of a launch trains; it never launches
-        lp = launch_plan(as_recipe(a.recipe, a.track, a.set))
-        if lp: a.launch, a.num_processes, a.run, a.recipe = lp[0], lp[1], True, a.recipe or f"track{a.track}"  # the recipe asks for a launch
+        lp = launch_plan(r)
+        if lp: a.launch, a.run = lp[0], True  # the recipe asks for a launch (`run_launch` counts its processes as the plan does)
     if a.launch: return run_launch(a)
     if a.benchmark:
         # one mode per process: peak memory is a per-process high-water mark
-        if a.mode: rows = [benchmark(as_recipe(a.recipe, a.track, a.set), a.steps or 10, a.mode, a.mixture)]; print(json.dumps(rows[0]))
+        if a.mode: rows = [benchmark(r, a.bench_steps, a.mode, a.mixture)]; print(json.dumps(rows[0]))
         else: rows = [_bench_process(a, mode) for mode in BENCH_MODES]
         if a.out: _measurement(a, a.out, {"git_commit": git_commit(), "rows": rows})
         return rows
     if a.curve:  # a run already trained: score its kept checkpoints
-        r = as_recipe(a.recipe, a.track, a.set); run = run_folder(r, a.track, a.run_dir)
+        run = run_folder(r, a.track, a.run_dir)
         with run_lock(run): m = learning_curve(run, r, eval_sets(a.track, run, a.data_dir, r.inference.eval_limit))
         if a.out:  # the commit that trained the checkpoints, and the one that scored them
             info = json.loads((run/"run.json").read_text(encoding="utf-8"))
             _measurement(a, a.out, {"git_commit": info.get("git_commit"), "scored_at": git_commit(), "curve": m["curve"],
                                  **{k: info.get(k) for k in ("track", "recipe", "examples_per_step", "steps", "train_seconds", "tokens_per_second")}})
         return print(json.dumps(m["curve"], indent=1))
-    with open_run(as_recipe(a.recipe, a.track, a.set), a.run_dir):  # the ranks of a launch inherit it
-        m = train_track(a.track, a.recipe, a.set, resume=a.resume, run_dir=a.run_dir, data=a.data_dir, max_steps=a.steps or None,
-                        valid_limit=a.valid_limit, evaluate=not a.no_eval, mixture=a.mixture)
+    with open_run(r, a.run_dir):  # the ranks of a launch inherit it
+        m = train_track(a.track, a.recipe, a.set, resume=a.resume, run_dir=a.run_dir, data=a.data_dir, evaluate=not a.no_eval, mixture=a.mixture)
     print(json.dumps({k: {"dev": v.get("tracks"), "valid": (v.get("valid") or {}).get("task_types") and
                           {t: x["score"] for t, x in v["valid"]["task_types"].items()}} for k, v in m["stages"].items()}, indent=1))
 
 def add_cli(sub):
     "Register `kddcup24 train`."
     p = sub.add_parser("train", help="LoRA SFT of a track's model (TRL), with checkpoints, resume and evaluation")
-    recipe_args(p, run_dir=True, default="track{N}; track{N}-gpu with --launch")
+    recipe_args(p, run_dir=True)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in runs/track{N}/checkpoints")
-    p.add_argument("--steps", type=int, default=0, help="training steps (default: the recipe's)")
+    set_flag(p, "--steps", "train.max_steps", "training steps", int)
     p.add_argument("--mixture", help="a mixture folder (default: the run's runs/<name>/data, which `kddcup24 data` builds)")
-    p.add_argument("--valid-limit", type=int, help="score only the first N validation records")
     p.add_argument("--no-eval", action="store_true", help="skip zero-shot and SFT scoring")
     p.add_argument("--curve", action="store_true", help="score the kept checkpoints of a trained run: the learning curve (metrics.json `curve`, curve.png)")
-    p.add_argument("--launch", choices=sorted(LAUNCH_CONFIGS), help="several processes (GPUs, or CPU processes with ddp): print the accelerate launch command")
-    p.add_argument("--num-processes", type=int, default=None, help="processes for --launch (default: the recipe's train.processes, else one per GPU)")
+    p.add_argument("--launch", choices=sorted(LAUNCH_CONFIGS), help="several processes (GPUs, or CPU processes with ddp) training the --recipe given "
+                   "(required: e.g. track5-gpu): print the accelerate launch command (a recipe's own train.launch launches without it)")
+    set_flag(p, "--num-processes", "train.processes", "processes a launch starts (0: one per GPU)", int)
     p.add_argument("--run", action="store_true", help="with --launch: build the mixture, score zero-shot, run the launch, score the adapter")
-    p.add_argument("--benchmark", action="store_true", help="time --steps training steps (default 10): tokens/s and peak memory per batching mode")
+    p.add_argument("--benchmark", action="store_true", help="time --bench-steps training steps: tokens/s and peak memory per batching mode")
+    p.add_argument("--bench-steps", type=int, default=10, help="with --benchmark: the training steps timed (default 10)")
     p.add_argument("--mode", choices=BENCH_MODES, help="with --benchmark: only this batching mode (in this process)")
     p.add_argument("--out", help="with --benchmark or --curve: also write the figures as a measurement file (JSON, with the command and commit)")
     p.set_defaults(func=cmd_train)

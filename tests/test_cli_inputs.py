@@ -127,7 +127,13 @@ def test_recipe_inputs(ws, capsys):
              (["run", "--track", 5, "--set", "train.lr=abc"], ["kddcup24 run: error:", "--set 'train.lr=abc'", "field 'train.lr'"]),
              (["run", "--track", 5, "--stages", "bogus"], ["kddcup24 run: error:", "bogus"]),
              (["run", "--track", 2, "--recipe", "track5", "--stages", "data"], ["kddcup24 run: error:", "--track 2"]),
-             (["train", "--track", 5, "--set", "lora.r=0"], ["kddcup24 train: error:", "field 'lora.r'"])]
+             (["train", "--track", 5, "--set", "lora.r=0"], ["kddcup24 train: error:", "field 'lora.r'"]),
+             # a flag that stands for a recipe field is its `--set`, checked (and blamed) as one
+             (["train", "--track", 5, "--steps", -3], ["kddcup24 train: error:", "--set 'train.max_steps=-3'", "field 'train.max_steps'"]),
+             (["train", "--track", 3, "--launch", "zero3"], ["kddcup24 train: error:", "--launch trains a GPU recipe: give --recipe track3-gpu"]),
+             (["quantize", "--track", 5, "--bits", 3], ["kddcup24 quantize: error:", "--set 'quant.bits=3'", "field 'quant.bits'"]),
+             (["ensemble", "--track", 5, "--adapters", "a", "--alpha", 1.5], ["--set 'merge.wise_ft_alpha=1.5'", "field 'merge.wise_ft_alpha'"]),
+             (["ensemble", "--track", 5, "--adapters", "a", "--limit", -1], ["--set 'inference.eval_limit=-1'", "field 'inference.eval_limit'"])]
     for text, parts in (("description: no name\n", [f"{bad}: field 'name': missing"]), ("name: x\ntrack: 9\n", [f"{bad}: field 'track'"]),
                         ("name: x\ntrack: 5\ntrain: {lr: -1}\n", [f"{bad}: field 'train.lr'"])):
         bad.write_text(text)
@@ -138,6 +144,13 @@ def test_recipe_inputs(ws, capsys):
         line = refused(kdd(capsys, *args), *parts)
         assert "track5.yaml" not in line, line
     assert state(tmp) == before and sorted(p.name for p in runs.iterdir()) == ["track3"]  # no run folder made by a refused run
+
+
+def test_shorthands_keep_the_run_folder(ws, capsys):
+    "`quantize --limit 2 --bits 4` is `--set`s on the recipe: the stage opens the recipe's run folder (runs/track3), never one of its own."
+    tmp, rd = ws
+    refused(kdd(capsys, "quantize", "--track", 3, "--limit", 2, "--bits", 4), rd/"data")  # it got as far as the run's (missing) mixture
+    assert sorted(p.name for p in (tmp/"runs").iterdir()) == ["track3"]
 
 
 def test_predict_out_is_not_its_input(ws, capsys):

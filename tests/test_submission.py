@@ -45,7 +45,7 @@ def _scores(path):
 def test_submission_runs_under_the_kit_harness(tmp_path):
     rd = tmp_path/"runs"/"track5"; rd.mkdir(parents=True)
     (rd/"recipe.yaml").write_text(yaml.safe_dump(recipe_dict(load_recipe("track5"))))
-    update_metrics(rd, model_dir=("awq", tiny_qwen2(rd/"awq")))
+    update_metrics(rd, model_dir=("quantize", tiny_qwen2(rd/"quantize")))
     r = subprocess.run([KD, "submission", "--run", str(rd), "--out", str(tmp_path/"sub")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     sub = tmp_path/"sub"
@@ -58,7 +58,7 @@ def test_submission_runs_under_the_kit_harness(tmp_path):
     assert h.returncode == 0, h.stderr[-3000:]
     assert h.stdout.strip().endswith(str(sub/"kddcup24"/"__init__.py"))  # the package shipped with the submission, not the install
 
-    p = subprocess.run([KD, "predict", "--model", str(rd/"awq"), "--recipe", str(rd/"recipe.yaml"), "--data", str(dev),
+    p = subprocess.run([KD, "predict", "--model", str(rd/"quantize"), "--recipe", str(rd/"recipe.yaml"), "--data", str(dev),
                         "--out", str(tmp_path/"ours.jsonl")], capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-2000:]
     kit, ours = _scores(tmp_path/"kit.jsonl"), _scores(tmp_path/"ours.jsonl")

@@ -51,7 +51,7 @@ def test_launch_configs_parse():
     from kddcup24.train import LAUNCH_CONFIGS, accelerate_config, launch_command
     for name in LAUNCH_CONFIGS:
         accelerate_config(name)
-        cmd = launch_command(5, name, 8)
+        cmd = launch_command(5, name, 8, "track5-gpu")
         ns = launch_command_parser().parse_args(cmd[2:])
         assert ns.config_file.endswith(LAUNCH_CONFIGS[name]) and ns.num_processes == 8 and ns.module
         assert ns.training_script_args == ["--track", "5", "--recipe", "track5-gpu"]
