@@ -54,8 +54,10 @@ gpu-env:
 # The main job on the embedded default: the whole track pipeline (data, SFT, ensemble + wise-ft, AWQ, report) through
 # papermill into runs/track$(TRACK)/, on every core (the tests keep one thread per process).
 # Without DATA the public data is fetched into the cache (checked against pinned sha256 sums) and used.
+# SET overrides recipe fields, as `--set` does: `make run SET="train.max_minutes=0"` (then the run folder is named
+# after the recipe and a hash of the overrides).
 run: install
-	OMP_NUM_THREADS=$$(nproc --all) $(VENV)/bin/kddcup24 run --track $(TRACK) $(if $(DATA),--data-dir $(DATA))
+	OMP_NUM_THREADS=$$(nproc --all) $(VENV)/bin/kddcup24 run --track $(TRACK) $(if $(DATA),--data-dir $(DATA)) $(foreach s,$(SET),--set $(s))
 
 # Zero-shot SmolLM2-135M through the constrained engine on the dev questions, scored officially (a 2-minute check).
 predict: install

@@ -8,68 +8,101 @@ import argparse, importlib, importlib.util, json, math, sys, time
 from pathlib import Path
 from .core import TRACKS, claim_file, disk_fault, recipe_args, set_flag
 from .shopbench import evaluate_records, load_records, paired, record_ids, write_records
+from .baseline import predict_vanilla
+from .core import as_recipe
+from .models import load_model
+from .report import plot_ablation, scores_frame
+from .run import ModelRef, answer
 
 # %% auto #0
 __all__ = ['STAGE_MODULES', 'format_report', 'format_comparison', 'json_safe', 'cmd_evaluate', 'cmd_predict', 'stage_modules',
            'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #82acd28b
-def _ci(x:dict|list|None) -> str:
+def _ci(x: dict | list | None) -> str:
     ci = x.get("ci95") if isinstance(x, dict) else x
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
 
-def format_report(rep:dict) -> str:
+
+def format_report(rep: dict) -> str:
     "Human-readable tables of an `evaluate_records` report, with 95% intervals."
     lines = [f"{'task':<40} {'type':<26} {'metric':<17} {'n':>5} {'score':>7}  95% interval"]
-    for k, t in rep["tasks"].items(): lines.append(f"{k[:40]:<40} {t['task_type']:<26} {t['metric']:<17} {t['n']:>5} {t['score']:>7.4f}  {_ci(t)}")
+    for k, t in rep["tasks"].items():
+        lines.append(f"{k[:40]:<40} {t['task_type']:<26} {t['metric']:<17} {t['n']:>5} {t['score']:>7.4f}  {_ci(t)}")
     lines += ["", f"{'task type':<26} {'tasks':>5} {'n':>5} {'score':>7}  95% interval"]
-    for k, t in rep["task_types"].items(): lines.append(f"{k:<26} {t['n_tasks']:>5} {t['n']:>5} {t['score']:>7.4f}  {_ci(t)}")
+    for k, t in rep["task_types"].items():
+        lines.append(f"{k:<26} {t['n_tasks']:>5} {t['n']:>5} {t['score']:>7.4f}  {_ci(t)}")
     ci = rep.get("ci95", {})
     if rep["tracks"]:
         lines += ["", f"{'track':<30} {'score':>7}  95% interval"]
-        for k, s in rep["tracks"].items(): lines.append(f"{k + ' ' + TRACKS[int(k)].name:<30} {s:>7.4f}  {_ci(ci.get(k))}")
-    if "mean" in rep: lines += ["", f"{'mean task score':<30} {rep['mean']:>7.4f}  {_ci(ci.get('mean'))}"]
+        for k, s in rep["tracks"].items():
+            lines.append(f"{k + ' ' + TRACKS[int(k)].name:<30} {s:>7.4f}  {_ci(ci.get(k))}")
+    if "mean" in rep:
+        lines += ["", f"{'mean task score':<30} {rep['mean']:>7.4f}  {_ci(ci.get('mean'))}"]
     return "\n".join(lines)
 
-def _label(k:str) -> tuple[str, str]:
+
+def _label(k: str) -> tuple[str, str]:
     "A `replicates` key as (kind, name)."
-    if k == "mean": return "all", "mean task score"
+    if k == "mean":
+        return "all", "mean task score"
     kind, name = k.split(":", 1)
     return kind, (f"{name} {TRACKS[int(name)].name}" if kind == "track" else name)
 
-def format_comparison(d:dict, # `kddcup24.shopbench.paired` of A and B
-                      a:str, b:str, # the two files' names
-                      n:int, only_a:int=0, only_b:int=0, # questions shared; in one file only
-                     ) -> str:
-    "A vs B per track, task type and task: both scores, B − A and its paired 95% interval, and whether it excludes zero."
-    lines = [f"A = {a}\nB = {b}\n{n} questions in both" + (f" ({only_a} only in A, {only_b} only in B, left out)" if only_a or only_b else ""), ""]
+
+def format_comparison(
+    d: dict,  # `kddcup24.shopbench.paired` of A and B
+    a: str,
+    b: str,  # the two files' names
+    n: int,
+    only_a: int = 0,
+    only_b: int = 0,  # questions shared; in one file only
+) -> str:
+    """A vs B per track, task type and task: both scores, B − A
+    and its paired 95% interval, and whether it excludes zero."""
+    lines = [
+        f"A = {a}\nB = {b}\n{n} questions in both"
+        + (f" ({only_a} only in A, {only_b} only in B, left out)" if only_a or only_b else ""),
+        "",
+    ]
     order = {"track": 0, "all": 1, "type": 2, "task": 3}
     lines.append(f"{'':<6} {'':<40} {'A':>7} {'B':>7} {'B - A':>7}  95% interval      verdict")
     for k in sorted(d, key=lambda k: (order[_label(k)[0]], k)):
-        kind, name = _label(k); v = d[k]; lo, hi = v["ci95"]
+        kind, name = _label(k)
+        v = d[k]
+        lo, hi = v["ci95"]
         verdict = "B better" if lo > 0 else "A better" if hi < 0 else "not distinguishable"
-        lines.append(f"{kind:<6} {name[:40]:<40} {v['a']:>7.4f} {v['b']:>7.4f} {v['diff']:>+7.4f}  [{lo:+.3f}, {hi:+.3f}]  {verdict}")
+        lines.append(
+            f"{kind:<6} {name[:40]:<40} {v['a']:>7.4f} {v['b']:>7.4f} {v['diff']:>+7.4f}  [{lo:+.3f}, {hi:+.3f}]  "
+            f"{verdict}"
+        )
     return "\n".join(lines)
 
 # %% ../nbs/09_cli.ipynb #3af9bfbd
-def json_safe(x, # a report: dicts, lists, numbers
-              why:str="not a number: no record was scored for it", # the reason written beside each null
-             ):
-    "`x` with each NaN replaced by null and a `<key>_null` reason beside it: JSON has no NaN, and a reader deserves the why."
+def json_safe(
+    x,  # a report: dicts, lists, numbers
+    why: str = "not a number: no record was scored for it",  # the reason written beside each null
+):
+    """`x` with each NaN replaced by null and a `<key>_null` reason
+    beside it: JSON has no NaN, and a reader deserves the why."""
     nan = lambda v: isinstance(v, float) and math.isnan(v)
     if isinstance(x, dict):
         out = {}
         for k, v in x.items():
             out[k] = None if nan(v) else json_safe(v, why)
-            if nan(v): out[f"{k}_null"] = why
+            if nan(v):
+                out[f"{k}_null"] = why
         return out
-    if isinstance(x, list): return [None if nan(v) else json_safe(v, why) for v in x]
+    if isinstance(x, list):
+        return [None if nan(v) else json_safe(v, why) for v in x]
     return x
+
 
 def cmd_evaluate(a):
     "Score a file of records with responses; `--compare` a second file on the same questions; `--plot` the scores."
     for o in (a.per_record, a.plot):  # an output may not be an input: checked before any work
-        if o: claim_file(o, [a.file, a.compare])
+        if o:
+            claim_file(o, [a.file, a.compare])
     recs = load_records(a.file, require=("response",))
     rep, per = evaluate_records(recs)
     reps = {Path(a.file).name: rep}
@@ -78,87 +111,137 @@ def cmd_evaluate(a):
         rep_b, per_b = evaluate_records(other)
         ia, ib = record_ids(recs), {i: j for j, i in enumerate(record_ids(other))}
         both = [(j, ib[i]) for j, i in enumerate(ia) if i in ib]
-        if not both: raise ValueError(f"{a.file} and {a.compare} share no question (same task and prompt): nothing to compare")
+        if not both:
+            raise ValueError(f"{a.file} and {a.compare} share no question (same task and prompt): nothing to compare")
         d = paired([recs[j] for j, _ in both], [per[j] for j, _ in both], [per_b[k] for _, k in both])
-        text = (json.dumps(json_safe(d), indent=1, allow_nan=False) if a.json
-                else format_comparison(d, a.file, a.compare, len(both), len(recs) - len(both), len(other) - len(both)))
+        text = (
+            json.dumps(json_safe(d), indent=1, allow_nan=False)
+            if a.json
+            else format_comparison(d, a.file, a.compare, len(both), len(recs) - len(both), len(other) - len(both))
+        )
         reps[Path(a.compare).name + (" (B)" if Path(a.compare).name in reps else "")] = rep_b
-    else: text = json.dumps(json_safe(rep), indent=1, allow_nan=False) if a.json else format_report(rep)
-    # the files come after everything they depend on, the report after the files: a failed write leaves no report behind it
+    else:
+        text = json.dumps(json_safe(rep), indent=1, allow_nan=False) if a.json else format_report(rep)
+    # the files come after everything they depend on, the report
+    # after the files: a failed write leaves no report behind it
     if a.plot:
-        from kddcup24.report import plot_ablation, scores_frame
-        plot_ablation(scores_frame(reps), " vs ".join(reps) + " (95% intervals)", a.plot, scores_frame(reps, "lo"), scores_frame(reps, "hi"))
-    if a.per_record: write_records(a.per_record, [{**r, **p} for r, p in zip(recs, per)])
+        plot_ablation(
+            scores_frame(reps),
+            " vs ".join(reps) + " (95% intervals)",
+            a.plot,
+            scores_frame(reps, "lo"),
+            scores_frame(reps, "hi"),
+        )
+    if a.per_record:
+        write_records(a.per_record, [{**r, **p} for r, p in zip(recs, per)])
     print(text)
-    if a.plot: print(f"plot -> {a.plot}", file=sys.stderr)
+    if a.plot:
+        print(f"plot -> {a.plot}", file=sys.stderr)
     return rep
 
+
 def cmd_predict(a):
-    "Answer every question of a data file with the engine (or `--recipe vanilla`) and write the records with a `response`."
-    from kddcup24.core import as_recipe
+    """Answer every question of a data file with the engine (or
+    `--recipe vanilla`) and write the records with a `response`."""
     claim_file(a.out, [a.data])
     vanilla = a.recipe == "vanilla"  # the starter kit's loop, on the default recipe's model settings
     r = as_recipe(None if vanilla else a.recipe, overrides=a.set)  # --model, --limit, --batch-size, ... are `--set`s
-    recs = load_records(a.data)[:r.inference.eval_limit or None]
+    recs = load_records(a.data)[: r.inference.eval_limit or None]
     t0 = time.time()
     if vanilla:
-        from kddcup24.models import load_model
-        from kddcup24.baseline import predict_vanilla
         model, tok = load_model(r.model.base, dtype=r.model.dtype, trust_remote_code=r.model.trust_remote_code)
         res = predict_vanilla(recs, model, tok, batch_size=r.inference.batch_size)
     else:
-        from kddcup24.run import ModelRef, answer
         ref = ModelRef(r.model.base, adapter=a.adapter, name="model")
-        res = answer({"questions": recs}, [ref], r, progress=True, time_limit=a.time_limit)["model"]["questions"]["responses"]
+        res = answer({"questions": recs}, [ref], r, progress=True, time_limit=a.time_limit)["model"]["questions"][
+            "responses"
+        ]
     dt = time.time() - t0
     write_records(a.out, [{**r, "response": s} for r, s in zip(recs, res)])
-    print(f"{len(recs)} questions in {dt:.1f} s ({dt/max(len(recs),1):.2f} s/question) -> {a.out}", file=sys.stderr)
+    print(f"{len(recs)} questions in {dt:.1f} s ({dt / max(len(recs), 1):.2f} s/question) -> {a.out}", file=sys.stderr)
+
 
 # Each module with a command registers its own subcommands with `add_cli(sub)`, so a stage's
 # command lives beside its code. Modules keep heavy imports inside functions: the CLI imports them all.
-STAGE_MODULES = ("kddcup24.plan", "kddcup24.data", "kddcup24.synthetic", "kddcup24.train", "kddcup24.ensemble", "kddcup24.quantize",
-                 "kddcup24.serving", "kddcup24.submission", "kddcup24.pipeline", "kddcup24.docs")
+STAGE_MODULES = (
+    "kddcup24.plan",
+    "kddcup24.data",
+    "kddcup24.synthetic",
+    "kddcup24.train",
+    "kddcup24.ensemble",
+    "kddcup24.quantize",
+    "kddcup24.serving",
+    "kddcup24.submission",
+    "kddcup24.pipeline",
+    "kddcup24.docs",
+)
+
 
 def stage_modules() -> list:
     "The modules that bring commands, imported."
     return [importlib.import_module(n) for n in STAGE_MODULES]
 
+
 def build_parser() -> argparse.ArgumentParser:
     "The `kddcup24` argument parser."
     p = argparse.ArgumentParser(prog="kddcup24", description="Reproduction of the Amazon KDD Cup 2024 winning solution")
     sub = p.add_subparsers(dest="cmd", required=True)
-    for m in stage_modules(): m.add_cli(sub)
+    for m in stage_modules():
+        m.add_cli(sub)
     e = sub.add_parser("evaluate", help="score records that carry a `response`, as the official evaluator does")
     e.add_argument("file", help="JSON Lines file of records with `response`")
-    e.add_argument("--per-record", metavar="OUT", help="write each record with `score` and `parsed` (and `tp_fp_fn` for NER)")
+    e.add_argument(
+        "--per-record", metavar="OUT", help="write each record with `score` and `parsed` (and `tp_fp_fn` for NER)"
+    )
     e.add_argument("--json", action="store_true", help="print the report (or the comparison) as JSON")
-    e.add_argument("--compare", metavar="B", help="a second predictions file: B vs FILE on the questions both hold, with paired 95%% intervals")
-    e.add_argument("--plot", metavar="PNG", help="bars per track and task type with 95%% intervals (both files with --compare)")
+    e.add_argument(
+        "--compare",
+        metavar="B",
+        help="a second predictions file: B vs FILE on the questions both hold, with paired 95%% intervals",
+    )
+    e.add_argument(
+        "--plot", metavar="PNG", help="bars per track and task type with 95%% intervals (both files with --compare)"
+    )
     e.set_defaults(func=cmd_evaluate)
-    q = sub.add_parser("predict", help="answer questions with a model (the inference engine; --recipe vanilla: the starter kit's loop)")
+    q = sub.add_parser(
+        "predict", help="answer questions with a model (the inference engine; --recipe vanilla: the starter kit's loop)"
+    )
     q.add_argument("--data", required=True, help="questions (JSON Lines or a JSON array)")
     q.add_argument("--out", required=True, help="output JSON Lines: the records with `response` added")
-    recipe_args(q, track=False, data_dir=False, default="track5; `vanilla`: the starter kit's loop on track5's model settings")
+    recipe_args(
+        q, track=False, data_dir=False, default="track5; `vanilla`: the starter kit's loop on track5's model settings"
+    )
     set_flag(q, "--model", "model.base", "hub id, local folder, or embedded name", str)
     q.add_argument("--time-limit", type=float, help="seconds for the whole run: generations are shortened to fit")
     set_flag(q, "--limit", "inference.eval_limit", "only the first N questions", int)
     set_flag(q, "--batch-size", "inference.batch_size", "questions per forward pass", int)
     set_flag(q, "--dtype", "model.dtype", "torch dtype", str)
-    set_flag(q, "--trust-remote-code", "model.trust_remote_code", "run code shipped with the model", nargs=0, const=True)
+    set_flag(
+        q, "--trust-remote-code", "model.trust_remote_code", "run code shipped with the model", nargs=0, const=True
+    )
     set_flag(q, "--backend", "inference.backend", "answering backend", str, choices=["transformers", "vllm"])
     q.add_argument("--adapter", help="a PEFT LoRA adapter folder on top of the model (vLLM: a LoRA request)")
     q.set_defaults(func=cmd_predict)
     return p
 
-def main(argv:list[str]|None=None):
-    "Entry point of the `kddcup24` console script: a bad input or usage is one line `kddcup24 CMD: error: ...` and exit 2."
+
+def main(argv: list[str] | None = None):
+    """Entry point of the `kddcup24` console script: a bad input
+    or usage is one line `kddcup24 CMD: error: ...` and exit 2."""
     a = build_parser().parse_args(argv)
-    try: a.func(a)
+    try:
+        a.func(a)
     except (ValueError, KeyError) as ex:  # bad input: a record, a recipe, a --set, an output folder that is not ours
-        print(f"kddcup24 {a.cmd}: error: {ex.args[0] if isinstance(ex, KeyError) and ex.args else ex}", file=sys.stderr); sys.exit(2)
+        print(f"kddcup24 {a.cmd}: error: {ex.args[0] if isinstance(ex, KeyError) and ex.args else ex}", file=sys.stderr)
+        sys.exit(2)
     except OSError as ex:  # one line, not a traceback from inside a library
         fault = disk_fault(ex)  # a full disk or a read-only folder: the machine's, exit 1
-        if not fault and (ex.filename or isinstance(ex, FileNotFoundError)):  # a path the user gave (missing, a folder): theirs, exit 2
-            print(f"kddcup24 {a.cmd}: error: {f'{ex.filename}: {ex.strerror}' if ex.filename else ex}", file=sys.stderr); sys.exit(2)
-        if not fault and ex.errno is not None: raise
-        print(f"kddcup24 {a.cmd}: error: {fault or ex}", file=sys.stderr); sys.exit(1)  # ... or a failed download: exit 1
+        if not fault and (
+            ex.filename or isinstance(ex, FileNotFoundError)
+        ):  # a path the user gave (missing, a folder): theirs, exit 2
+            print(f"kddcup24 {a.cmd}: error: {f'{ex.filename}: {ex.strerror}' if ex.filename else ex}", file=sys.stderr)
+            sys.exit(2)
+        if not fault and ex.errno is not None:
+            raise
+        print(f"kddcup24 {a.cmd}: error: {fault or ex}", file=sys.stderr)
+        sys.exit(1)  # ... or a failed download: exit 1

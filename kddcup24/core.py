@@ -9,6 +9,10 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
 import yaml
+import hashlib
+import io
+# Heavy or optional libraries are imported inside the functions that use them, so that importing the module
+# (and `kddcup24 --help`) stays fast and a missing extra fails only the command that needs it: matplotlib.
 
 # %% auto #0
 __all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'HIDDEN', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LAUNCH',
@@ -23,312 +27,472 @@ __all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'HIDDEN', 'TASK_
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
     "Folder for materialised models and downloads (`KDDCUP24_CACHE`, default `~/.cache/kddcup24`)."
-    return Path(os.environ.get("KDDCUP24_CACHE", Path.home()/".cache"/"kddcup24")).expanduser()
+    return Path(os.environ.get("KDDCUP24_CACHE", Path.home() / ".cache" / "kddcup24")).expanduser()
 
-def data_dir(path:str|Path|None=None, # an explicit data folder; else `KDDCUP24_DATA`
-            ) -> Path:
+
+def data_dir(
+    path: str | Path | None = None,  # an explicit data folder; else `KDDCUP24_DATA`
+) -> Path:
     "The data folder holding `shopbench/` and `ec-guide/`; an error names where it looked."
     p = path or os.environ.get("KDDCUP24_DATA")
-    if not p: raise FileNotFoundError("No data directory: pass one (--data-dir) or set KDDCUP24_DATA, e.g. to ../shared/data")
+    if not p:
+        raise FileNotFoundError("No data directory: pass one (--data-dir) or set KDDCUP24_DATA, e.g. to ../shared/data")
     p = Path(p).expanduser()
-    if not p.is_dir(): raise FileNotFoundError(f"Data directory {p} does not exist")
+    if not p.is_dir():
+        raise FileNotFoundError(f"Data directory {p} does not exist")
     return p
 
-def check_name(name:str, # a run or recipe name
-               what:str="run name", # what it names, for the message
-              ) -> str:
+
+def check_name(
+    name: str,  # a run or recipe name
+    what: str = "run name",  # what it names, for the message
+) -> str:
     "`name` if it is safe as one folder name (letters, digits, `.`, `_`, `-`; no `..`), else a `ValueError` saying why."
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", str(name)) or ".." in str(name):
-        raise ValueError(f"{what} {name!r}: use up to 128 letters, digits, '.', '_' and '-', starting with a letter or digit, "
-                         "and no '..' (it becomes a folder name under the runs folder)")
+        raise ValueError(
+            f"{what} {name!r}: use up to 128 letters, digits, '.', '_' and '-', starting with a letter or digit, "
+            "and no '..' (it becomes a folder name under the runs folder)"
+        )
     return str(name)
 
-def runs_dir(name:str|None=None, # a run's name: its recipe's (`track5`, `track5-gpu`), so runs of two recipes never share a folder
-            ) -> Path:
+
+def runs_dir(
+    name: str
+    | None = None,  # a run's name: its recipe's (`track5`, `track5-gpu`), so runs of two recipes never share a folder
+) -> Path:
     "Folder for run artifacts (`KDDCUP24_RUNS`, default `./runs`), or the run `name` inside it (never outside it)."
     p = Path(os.environ.get("KDDCUP24_RUNS", "runs")).expanduser()
-    return p/check_name(name) if name else p
+    return p / check_name(name) if name else p
 
 # %% ../nbs/00_core.ipynb #a5a33d83
 def _umask() -> int:
     "The process umask (read by setting and restoring it)."
-    m = os.umask(0o022); os.umask(m); return m
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
 
-def atomic_write(path:str|Path, # destination file
-                 data:str|bytes, # content to write
-                ) -> Path:
+
+def atomic_write(
+    path: str | Path,  # destination file
+    data: str | bytes,  # content to write
+) -> Path:
     "Write `data` to `path` via a temporary file and rename, so readers never see a partial file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e: raise OSError(e.errno, e.strerror, str(path)) from e  # name the file asked for, not the temp file
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w", **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f: f.write(data)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from e  # name the file asked for, not the temp file
+    try:
+        with os.fdopen(
+            fd, "wb" if isinstance(data, bytes) else "w", **({} if isinstance(data, bytes) else {"encoding": "utf-8"})
+        ) as f:
+            f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode `open` would
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError): raise OSError(e.errno, e.strerror, str(path)) from e  # name the file asked for, not the temp file
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror, str(path)) from e  # name the file asked for, not the temp file
         raise
     return path
 
 # %% ../nbs/00_core.ipynb #76a6b5c4
 OUTPUT_MARK = ".kddcup24-output"  # in each folder a command writes for a user: the command's name
 
-class OutputError(ValueError): "An output path that would replace or swallow what the command did not write."
 
-def _within(a:Path, b:Path) -> bool: return a == b or b in a.parents
+class OutputError(ValueError):
+    "An output path that would replace or swallow what the command did not write."
 
-def claim_output(path:str|Path, # the output folder a command was given
-                 command:str, # the command's name (`data`, `submission`): the marker it leaves
-                 inputs:list=(), # folders and files the command reads (None entries are skipped)
-                ) -> Path:
-    "`path` if it may become `command`'s output: new, empty, or written by `command` before; never an input, inside one or above one."
-    p = Path(path).expanduser(); rp = p.resolve()
+
+def _within(a: Path, b: Path) -> bool:
+    return a == b or b in a.parents
+
+
+def claim_output(
+    path: str | Path,  # the output folder a command was given
+    command: str,  # the command's name (`data`, `submission`): the marker it leaves
+    inputs: list = (),  # folders and files the command reads (None entries are skipped)
+) -> Path:
+    """`path` if it may become `command`'s output: new, empty, or written
+    by `command` before; never an input, inside one or above one."""
+    p = Path(path).expanduser()
+    rp = p.resolve()
     for i in inputs:
-        if i is None: continue
+        if i is None:
+            continue
         ri = Path(i).expanduser().resolve()
         if _within(rp, ri) or _within(ri, rp):
             how = "is" if rp == ri else "is inside" if _within(rp, ri) else "holds"
             raise OutputError(f"{p}: {how} the input {i}: write the output somewhere else (nothing was changed)")
-    if not p.exists(): return p
-    if not p.is_dir(): raise OutputError(f"{p}: exists and is not a folder; `kddcup24 {command}` writes a folder there: name a new one (nothing was changed)")
+    if not p.exists():
+        return p
+    if not p.is_dir():
+        raise OutputError(
+            f"{p}: exists and is not a folder; `kddcup24 {command}` writes a folder there: name a new one (nothing was "
+            f"changed)"
+        )
     entries = sorted(x.name for x in p.iterdir())
-    mark = p/OUTPUT_MARK
+    mark = p / OUTPUT_MARK
     owner = mark.read_text(encoding="utf-8", errors="replace").strip() if mark.is_file() else ""
     if entries and owner != command:
         shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
         by = f"`kddcup24 {owner}`" if owner else "no kddcup24 command"
-        raise OutputError(f"{p}: holds {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} ({shown}) written by {by}, not by "
-                          f"`kddcup24 {command}`: name a new or empty folder (nothing was changed)")
+        raise OutputError(
+            f"{p}: holds {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} ({shown}) written by {by}, not by "
+            f"`kddcup24 {command}`: name a new or empty folder (nothing was changed)"
+        )
     return p
 
-def claim_file(path:str|Path, # an output file a command was given (`--out`, `--per-record`, `--plot`)
-               inputs:list=(), # the files the command reads (None entries are skipped)
-              ) -> Path:
+
+def claim_file(
+    path: str | Path,  # an output file a command was given (`--out`, `--per-record`, `--plot`)
+    inputs: list = (),  # the files the command reads (None entries are skipped)
+) -> Path:
     "`path` if it may become an output file: not a folder, and not one of the command's inputs."
     p = Path(path).expanduser()
-    if p.is_dir(): raise OutputError(f"{p}: is a folder; the output is a file: name one (nothing was changed)")
+    if p.is_dir():
+        raise OutputError(f"{p}: is a folder; the output is a file: name one (nothing was changed)")
     for i in inputs:
         if i is not None and p.resolve() == Path(i).expanduser().resolve():
             raise OutputError(f"{p}: is the input {i}: write the output somewhere else (nothing was changed)")
     return p
 
+
 @contextlib.contextmanager
-def atomic_dir(path:str|Path, # the folder to create or replace
-               owner:str|None=None, # a command's name: `path` must be new, empty or that command's (`claim_output`), and is marked so
-              ):
+def atomic_dir(
+    path: str | Path,  # the folder to create or replace
+    owner: str
+    | None = None,  # a command's name: `path` must be new, empty or that command's (`claim_output`), and is marked so
+):
     "Yield a temporary sibling folder to fill; on success it replaces `path`, on failure it is removed."
-    import shutil
-    if owner: claim_output(path, owner)
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    if owner:
+        claim_output(path, owner)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the mode `mkdir` would
     try:
         yield tmp
-        if owner: (tmp/OUTPUT_MARK).write_text(owner + "\n", encoding="utf-8")
+        if owner:
+            (tmp / OUTPUT_MARK).write_text(owner + "\n", encoding="utf-8")
         old = path.with_name(f".{path.name}.old")  # swap, so a reader never finds the folder missing
-        if path.exists(): os.replace(path, old)
-        os.replace(tmp, path); shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError) and not e.filename: raise OSError(e.errno, e.strerror, str(path)) from e  # name the folder
+        if isinstance(e, OSError) and not e.filename:
+            raise OSError(e.errno, e.strerror, str(path)) from e  # name the folder
         raise
 
 # %% ../nbs/00_core.ipynb #9df896d4
-def sha256_file(path:str|Path, # the file to hash
-               ) -> str:
+def sha256_file(
+    path: str | Path,  # the file to hash
+) -> str:
     "Hex SHA-256 of a file, read in 1 MiB chunks."
-    import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
     return h.hexdigest()
 
-def save_figure(fig, # a matplotlib figure (closed after saving)
-                path:str|Path, # the PNG to write
-                dpi:int=100, # resolution
-                close:bool=True, # close it (False: the caller still shows it)
-               ) -> Path:
+
+def save_figure(
+    fig,  # a matplotlib figure (closed after saving)
+    path: str | Path,  # the PNG to write
+    dpi: int = 100,  # resolution
+    close: bool = True,  # close it (False: the caller still shows it)
+) -> Path:
     "Write `fig` to `path` as a PNG atomically (a reader never finds half a file)."
-    import io
     import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
-    try: fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     finally:
-        if close: plt.close(fig)
+        if close:
+            plt.close(fig)
     return atomic_write(path, buf.getvalue())
 
 # %% ../nbs/00_core.ipynb #44f9e8e7
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
-DISK_HINT = ("Nothing was left half-written: the run's last good state is intact; "
-             "free space or make the folder writable, then rerun the same command")
+DISK_HINT = (
+    "Nothing was left half-written: the run's last good state is intact; "
+    "free space or make the folder writable, then rerun the same command"
+)
 
-def disk_fault(e:BaseException, # any exception
-              ) -> str|None:
-    "A one-line message for a failed write (disk full, read-only, not permitted), naming the file; None for other errors."
-    if not isinstance(e, OSError) or e.errno not in DISK_ERRNOS: return None
+
+def disk_fault(
+    e: BaseException,  # any exception
+) -> str | None:
+    """A one-line message for a failed write (disk full, read-only,
+    not permitted), naming the file; None for other errors."""
+    if not isinstance(e, OSError) or e.errno not in DISK_ERRNOS:
+        return None
     where = f" {e.filename}" if e.filename else ""
     return f"cannot write{where}: {e.strerror or os.strerror(e.errno)}. {DISK_HINT}"
 
-def check_writable(folder:str|Path, # the folder a stage writes into (created if missing)
-                   need:int=0, # bytes the stage is expected to write
-                  ) -> Path:
+
+def check_writable(
+    folder: str | Path,  # the folder a stage writes into (created if missing)
+    need: int = 0,  # bytes the stage is expected to write
+) -> Path:
     "`folder`, after checking that it takes a new file and has `need` bytes free; else an `OSError` that names it."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
-    try: os.write(fd, b"k")
-    except OSError as e: raise OSError(e.errno, e.strerror, str(folder)) from e
-    finally: os.close(fd); os.unlink(tmp)
+    try:
+        os.write(fd, b"k")
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(folder)) from e
+    finally:
+        os.close(fd)
+        os.unlink(tmp)
     free = shutil.disk_usage(folder).free
     if need > free:
-        raise OSError(errno.ENOSPC, f"No space left on device: {free/2**30:.2f} GiB free, about {need/2**30:.2f} GiB needed", str(folder))
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: {free / 2**30:.2f} GiB free, about {need / 2**30:.2f} GiB needed",
+            str(folder),
+        )
     return folder
 
 # %% ../nbs/00_core.ipynb #68076b81
 @dataclass(frozen=True)
 class Track:
     "One ShopBench track."
-    id: int          # 1-5
-    key: str|None    # the `track` value used in the data (track 5 has none: it is all of them)
-    name: str        # a short human name
-    minutes: int     # time limit of the hidden test on 4×T4
 
-TRACKS = {t.id: t for t in [
-    Track(1, "amazon-kdd-cup-24-understanding-shopping-concepts", "shopping concepts", 70),
-    Track(2, "amazon-kdd-cup-24-shopping-knowledge-reasoning", "shopping reasoning", 20),
-    Track(3, "amazon-kdd-cup-24-user-behavior-alignment", "user behaviour", 30),
-    Track(4, "amazon-kdd-cup-24-multi-lingual-abilities", "multilingual", 20),
-    Track(5, None, "all-around", 140)]}
-HIDDEN = 20_000  # questions in track 5's hidden test (about: every track's questions); the others get the share of their minutes
+    id: int  # 1-5
+    key: str | None  # the `track` value used in the data (track 5 has none: it is all of them)
+    name: str  # a short human name
+    minutes: int  # time limit of the hidden test on 4×T4
+
+
+TRACKS = {
+    t.id: t
+    for t in [
+        Track(1, "amazon-kdd-cup-24-understanding-shopping-concepts", "shopping concepts", 70),
+        Track(2, "amazon-kdd-cup-24-shopping-knowledge-reasoning", "shopping reasoning", 20),
+        Track(3, "amazon-kdd-cup-24-user-behavior-alignment", "user behaviour", 30),
+        Track(4, "amazon-kdd-cup-24-multi-lingual-abilities", "multilingual", 20),
+        Track(5, None, "all-around", 140),
+    ]
+}
+# questions in track 5's hidden test (about: every track's questions); the others get the share of their minutes
+HIDDEN = 20_000
 TASK_TYPES = ("multiple-choice", "retrieval", "ranking", "named_entity_recognition", "generation")
 
-def get_track(track:int|str, # an id (1-5, also as text) or a data key
-             ) -> Track:
+
+def get_track(
+    track: int | str,  # an id (1-5, also as text) or a data key
+) -> Track:
     "Look up a track by id or by the key used in the data."
-    if isinstance(track, str) and track.strip().isdigit(): track = int(track)
-    if isinstance(track, int) and track in TRACKS: return TRACKS[track]
+    if isinstance(track, str) and track.strip().isdigit():
+        track = int(track)
+    if isinstance(track, int) and track in TRACKS:
+        return TRACKS[track]
     for t in TRACKS.values():
-        if t.key == track: return t
+        if t.key == track:
+            return t
     raise KeyError(f"Unknown track {track!r}: use 1-5 or one of {[t.key for t in TRACKS.values() if t.key]}")
 
 # %% ../nbs/00_core.ipynb #0b8ebc56
 @dataclass
 class ModelConfig:
     "Which model to start from and how to load it."
-    base: str = "smollm2-135m"           # hub id, local folder, or an embedded name
-    dtype: str = "float32"               # float32 | bfloat16 | float16
-    trust_remote_code: bool = False      # off unless a recipe really needs custom code
-    revision: str|None = None            # hub revision to pin
+
+    base: str = "smollm2-135m"  # hub id, local folder, or an embedded name
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+    trust_remote_code: bool = False  # off unless a recipe really needs custom code
+    revision: str | None = None  # hub revision to pin
+
 
 MC_SCORING = ("digit", "pmi")  # multiple choice: decode one option number | score the option texts (PMI)
-TRAIN_LAUNCH = ("", "ddp", "zero3", "fsdp")  # train stage on GPUs: one process | `accelerate launch` with the config of that name (notebook 04)
-TRAIN_LOSS = ("auto", "answer", "trl")  # SFT loss: `answer_loss` on one CPU process, TRL's elsewhere | always `answer_loss` | always TRL's (notebook 04)
+TRAIN_LAUNCH = (
+    "",
+    "ddp",
+    "zero3",
+    "fsdp",
+)  # train stage on GPUs: one process | `accelerate launch` with the config of that name (notebook 04)
+TRAIN_LOSS = (
+    "auto",
+    "answer",
+    "trl",
+)  # SFT loss: `answer_loss` on one CPU process, TRL's elsewhere | always `answer_loss` | always TRL's (notebook 04)
+
 
 @dataclass
 class InferenceConfig:
     "How questions are turned into prompts and decoded."
-    backend: str = "transformers"        # transformers | vllm
-    prompt: str = "task_type"            # vanilla (starter kit) | task_type (system prompt naming the type)
+
+    backend: str = "transformers"  # transformers | vllm
+    prompt: str = "task_type"  # vanilla (starter kit) | task_type (system prompt naming the type)
     batch_size: int = 16
-    max_batch_tokens: int = 4096         # cap on questions x longest prompt per batch (0: none); 2 cores: big padded batches are slower than small
-                                         # ones, but 4096 answered the 616 validation questions 1.3x faster than 1024, the same answers (notebook 01d)
-    prefix_cache: bool = True            # prefill a batch's shared prompt prefix once (transformers backend)
-    int8: bool = False                   # transformers backend on CPU: a copy of the model with dynamic int8 linear layers
-    max_new_tokens: dict[str, int] = field(default_factory=lambda: {
-        "multiple-choice": 1, "retrieval": 8, "ranking": 9, "named_entity_recognition": 15, "generation": 50})
-    constrained: bool = True             # logits processors keep answers parseable
-    mc_debias: bool = True               # multiple choice: subtract a content-free prompt's option prior (SmolLM2 dev MC .167 -> .222, notebook 01d)
-    mc_scoring: str = "pmi"              # multiple choice: digit (one option-number token) | pmi (score option texts: a 135M model barely binds numbers to options)
-    ner_boost: float = 6.0               # NER: logit boost for tokens found in the query (answers become query phrases, not sentences)
-    tensor_parallel_size: int = 1        # vLLM only
-    gpu_memory_utilization: float = 0.85 # vLLM only: the share of each GPU's memory the engine takes (weights, KV cache)
-    max_model_len: int = 0               # vLLM only: tokens a sequence may hold, which sizes the KV cache (0: the model's own, 32,768 for Qwen2)
-    max_num_seqs: int = 0                # vLLM only: sequences decoded at once (0: vLLM's default)
-    enforce_eager: bool = True           # vLLM only: no CUDA graphs (the winners' setting: their memory goes to the KV cache)
-    quantization: str|None = None        # vLLM: a folder format of `QUANT_METHODS` (compressed-tensors | awq), None: read from config.json
-    max_context: int = 2048              # tokens a prompt and its answer may take (0: the model's); longer questions are cut in the middle (an 8k prefill takes ~90 s on a CPU core)
-    eval_limit: int = 0                  # score only the first N questions of each evaluation set (0: all; short runs)
+    max_batch_tokens: int = (
+        4096  # cap on questions x longest prompt per batch (0: none); 2 cores: big padded batches are slower than small
+    )
+    # ones, but 4096 answered the 616 validation questions 1.3x faster than 1024, the same answers (notebook 01d)
+    prefix_cache: bool = True  # prefill a batch's shared prompt prefix once (transformers backend)
+    int8: bool = False  # transformers backend on CPU: a copy of the model with dynamic int8 linear layers
+    max_new_tokens: dict[str, int] = field(
+        default_factory=lambda: {
+            "multiple-choice": 1,
+            "retrieval": 8,
+            "ranking": 9,
+            "named_entity_recognition": 15,
+            "generation": 50,
+        }
+    )
+    constrained: bool = True  # logits processors keep answers parseable
+    # multiple choice: subtract a content-free prompt's option prior (SmolLM2 dev MC .167 -> .222, notebook 01d)
+    mc_debias: bool = True
+    # multiple choice: digit (one option-number token) | pmi (score
+    # option texts: a 135M model barely binds numbers to options)
+    mc_scoring: str = "pmi"
+    ner_boost: float = (
+        6.0  # NER: logit boost for tokens found in the query (answers become query phrases, not sentences)
+    )
+    tensor_parallel_size: int = 1  # vLLM only
+    gpu_memory_utilization: float = (
+        0.85  # vLLM only: the share of each GPU's memory the engine takes (weights, KV cache)
+    )
+    max_model_len: int = (
+        0  # vLLM only: tokens a sequence may hold, which sizes the KV cache (0: the model's own, 32,768 for Qwen2)
+    )
+    max_num_seqs: int = 0  # vLLM only: sequences decoded at once (0: vLLM's default)
+    enforce_eager: bool = True  # vLLM only: no CUDA graphs (the winners' setting: their memory goes to the KV cache)
+    quantization: str | None = (
+        None  # vLLM: a folder format of `QUANT_METHODS` (compressed-tensors | awq), None: read from config.json
+    )
+    # tokens a prompt and its answer may take (0: the model's); longer
+    # questions are cut in the middle (an 8k prefill takes ~90 s on a CPU core)
+    max_context: int = 2048
+    eval_limit: int = 0  # score only the first N questions of each evaluation set (0: all; short runs)
+
 
 @dataclass
 class DataConfig:
     "What the training mixture is made of."
+
     sources: list[str] = field(default_factory=lambda: ["ec-guide"])  # ec-guide | shopping-mmlu | synthetic | hub:<id>
-    size: int = 0                        # training records written (0 = the whole curated pool; never repeats records)
-    valid_per_task: int = 28             # held-out questions per sub-task (valid.jsonl), lowest content hash first, drawn before `size`: 616 on
-                                         # track 5 (22 sub-tasks), enough to see a few points; a pass costs ~5 min on 2 cores (0: a plain split)
-    valid_size: int = 0                  # at most this many validation records (0: no cap); with valid_per_task 0, the first this many
-    type_weights: dict[str, float] = field(default_factory=lambda: {t: 2.0 if t in ("multiple-choice", "generation") else 1.0 for t in TASK_TYPES})
-    # relative share of each type in the SFT draws (0 drops a type): multiple choice is the commonest hidden-test type, generation the one
-    # a mix of short answers erodes, so both get twice the share (notebook 04)
-    synthetic: int = 0                   # LLM-written questions to add (the pipeline's synthetic stage writes them when `sources` lists synthetic)
-    synthetic_writer: str = ""           # the model that writes them (empty: `model.base`), on `inference.backend`
+    size: int = 0  # training records written (0 = the whole curated pool; never repeats records)
+    valid_per_task: int = (
+        28  # held-out questions per sub-task (valid.jsonl), lowest content hash first, drawn before `size`: 616 on
+    )
+    # track 5 (22 sub-tasks), enough to see a few points; a pass costs ~5 min on 2 cores (0: a plain split)
+    valid_size: int = 0  # at most this many validation records (0: no cap); with valid_per_task 0, the first this many
+    type_weights: dict[str, float] = field(
+        default_factory=lambda: {t: 2.0 if t in ("multiple-choice", "generation") else 1.0 for t in TASK_TYPES}
+    )
+    # relative share of each type in the SFT draws (0 drops a type): multiple choice is the commonest hidden-test
+    # type, generation the one a mix of short answers erodes, so both get twice the share (notebook 04)
+    synthetic: int = (
+        0  # LLM-written questions to add (the pipeline's synthetic stage writes them when `sources` lists synthetic)
+    )
+    synthetic_writer: str = ""  # the model that writes them (empty: `model.base`), on `inference.backend`
     eval_sets: list[str] = field(default_factory=lambda: ["shopbench"])  # decontaminate against these (dev always)
-    near_dup: float = 0.8                # Jaccard of word 3-grams above which two questions are near duplicates
-    shuffle_options: float = 0.5         # share of multiple-choice questions whose options are permuted
-    augment_ranking: bool = True         # make ranking questions from retrieval relevance data
-    allow_missing: bool = False          # a listed source absent from the data folder is skipped (and the card says so), not an error
-    track_map: dict[str, list[int]] = field(default_factory=dict)  # sub-task (`MCQ/NEW`) -> tracks: files the package's map lacks, or a re-mapping
+    near_dup: float = 0.8  # Jaccard of word 3-grams above which two questions are near duplicates
+    shuffle_options: float = 0.5  # share of multiple-choice questions whose options are permuted
+    augment_ranking: bool = True  # make ranking questions from retrieval relevance data
+    allow_missing: bool = (
+        False  # a listed source absent from the data folder is skipped (and the card says so), not an error
+    )
+    track_map: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # sub-task (`MCQ/NEW`) -> tracks: files the package's map lacks, or a re-mapping
     seed: int = 42
+
 
 @dataclass
 class LoraConfig:
     "The adapter."
+
     r: int = 16
     alpha: int = 32
-    dropout: float = 0.0                 # a few hundred steps over unseen records need no dropout, and on a CPU it cost a quarter of a step (the GPU recipe: 0.05)
-    target_modules: str|list[str] = "all-linear"
-    load_in_4bit: bool = False           # QLoRA
+    # a few hundred steps over unseen records need no dropout, and
+    # on a CPU it cost a quarter of a step (the GPU recipe: 0.05)
+    dropout: float = 0.0
+    target_modules: str | list[str] = "all-linear"
+    load_in_4bit: bool = False  # QLoRA
+
 
 @dataclass
 class TrainConfig:
     "The SFT run."
-    lr: float = 8e-4                     # a 135M model with r=16 LoRA for a few hundred steps (the 72B recipe: 2e-4)
-    lr_scheduler: str = "cosine"         # any transformers scheduler name
+
+    lr: float = 8e-4  # a 135M model with r=16 LoRA for a few hundred steps (the 72B recipe: 2e-4)
+    lr_scheduler: str = "cosine"  # any transformers scheduler name
     epochs: float = 1.0
-    max_steps: int = 160                 # -1: `epochs` over the mixture; 160 of 8 keep `make run` within 45 minutes on 2 cores (with `answer_loss`, notebook 04)
-    max_minutes: float = 15.0            # stop (and save) after this much training time, whatever the load; 0 = no limit
+    # -1: `epochs` over the mixture; 160 of 8 keep `make run` within
+    # 45 minutes on 2 cores (with `answer_loss`, notebook 04)
+    max_steps: int = 160
+    max_minutes: float = 15.0  # stop (and save) after this much training time, whatever the load; 0 = no limit
     batch_size: int = 4
-    grad_accum: int = 2                  # 8 per step; half the activations in memory at once
-    max_length: int = 256                # longer examples are dropped, not truncated (the answer is at the end)
+    grad_accum: int = 2  # 8 per step; half the activations in memory at once
+    max_length: int = 256  # longer examples are dropped, not truncated (the answer is at the end)
     warmup_ratio: float = 0.05
-    save_steps: int = 80                 # checkpoints: resume points, and the adapters the ensemble averages (steps 80 and 160: far apart)
-    keep_checkpoints: int = 0            # checkpoints kept: 0 what the ensemble averages (at least 2), -1 all (a learning curve scores each)
-    curve: bool = False                  # after SFT, score every kept checkpoint on dev and validation: the learning curve (notebook 04)
+    save_steps: int = (
+        80  # checkpoints: resume points, and the adapters the ensemble averages (steps 80 and 160: far apart)
+    )
+    keep_checkpoints: int = (
+        0  # checkpoints kept: 0 what the ensemble averages (at least 2), -1 all (a learning curve scores each)
+    )
+    curve: bool = (
+        False  # after SFT, score every kept checkpoint on dev and validation: the learning curve (notebook 04)
+    )
     seed: int = 42
     gradient_checkpointing: bool = False
-    packing: bool = False                # TRL BFD packing (implies padding-free)
-    padding_free: bool = True            # concatenate a batch into one sequence (no pad tokens)
-    group_by_length: bool = False        # batch examples of similar length (less padding)
-    loss: str = "auto"                   # auto | answer | trl: how the answer-token loss is computed (same value; `TRAIN_LOSS`)
-    launch: str = ""                     # GPUs: "" one process | ddp | zero3 | fsdp: `accelerate launch` with that config (notebook 04)
-    processes: int = 0                   # processes the launch starts, one per GPU (0: every GPU the machine has)
+    packing: bool = False  # TRL BFD packing (implies padding-free)
+    padding_free: bool = True  # concatenate a batch into one sequence (no pad tokens)
+    group_by_length: bool = False  # batch examples of similar length (less padding)
+    loss: str = "auto"  # auto | answer | trl: how the answer-token loss is computed (same value; `TRAIN_LOSS`)
+    launch: str = ""  # GPUs: "" one process | ddp | zero3 | fsdp: `accelerate launch` with that config (notebook 04)
+    processes: int = 0  # processes the launch starts, one per GPU (0: every GPU the machine has)
+
 
 @dataclass
 class MergeConfig:
     "Adapter ensembling and wise-ft."
+
     n_adapters: int = 2
-    wise_ft_alpha: float|str = "auto"    # a in W = (1-a)·W_base + a·W_ft, or auto (chosen on validation)
-    wise_ft_grid: list[float] = field(default_factory=lambda: [1.0])  # every point a pass over validation; a = 0 is zero-shot, already scored.
-    # The CPU default trades its a = 0.5 point for time: a = 1 won both track-5 sweeps recorded in notebook 05, and the point cost
-    # a validation pass (~5 min on 2 cores) that kept `make run` over 45 minutes on a slow machine; track5-long and the GPU recipes sweep
-    score_singles: bool = False          # also score each averaged adapter alone on validation (one pass each; the final one is the SFT stage)
-    keep_better: bool = True             # wise-ft starts from the final adapter alone when the average scores lower on validation (its score is the SFT stage's)
+    wise_ft_alpha: float | str = "auto"  # a in W = (1-a)·W_base + a·W_ft, or auto (chosen on validation)
+    wise_ft_grid: list[float] = field(
+        default_factory=lambda: [1.0]
+    )  # every point a pass over validation; a = 0 is zero-shot, already scored.
+    # The CPU default trades its a = 0.5 point for time: a = 1 won both track-5 sweeps
+    # recorded in notebook 05, and the point cost a validation pass (~5 min on 2 cores) that
+    # kept `make run` over 45 minutes on a slow machine; track5-long and the GPU recipes sweep
+    score_singles: bool = (
+        False  # also score each averaged adapter alone on validation (one pass each; the final one is the SFT stage)
+    )
+    # wise-ft starts from the final adapter alone when the average
+    # scores lower on validation (its score is the SFT stage's)
+    keep_better: bool = True
+
 
 @dataclass
 class QuantConfig:
     "AWQ quantization of the merged model."
-    method: str = "awq"                  # a name in `QUANT_METHODS`: awq (llm-compressor) | autoawq (AutoAWQ)
-    bits: int = 8                        # 4 bits cost a 135M model most of its SFT gain on validation; 8 keep it (notebook 06; the GPU recipe: 4)
-    group_size: int = 64                 # SmolLM2-135M: hidden 576 is not a multiple of 128 (the GPU recipe keeps 128)
+
+    method: str = "awq"  # a name in `QUANT_METHODS`: awq (llm-compressor) | autoawq (AutoAWQ)
+    bits: int = (
+        8  # 4 bits cost a 135M model most of its SFT gain on validation; 8 keep it (notebook 06; the GPU recipe: 4)
+    )
+    group_size: int = 64  # SmolLM2-135M: hidden 576 is not a multiple of 128 (the GPU recipe keeps 128)
     zero_point: bool = True
     ignore: list[str] = field(default_factory=lambda: ["lm_head"])
-    calibration_samples: int = 8         # AWQ searches scales layer by layer over every calibration token: 16x256 took 6.2 min here, 8x256 half
-    max_seq_length: int = 256            # calibration texts are cut to this many tokens
+    calibration_samples: int = (
+        8  # AWQ searches scales layer by layer over every calibration token: 16x256 took 6.2 min here, 8x256 half
+    )
+    max_seq_length: int = 256  # calibration texts are cut to this many tokens
+
 
 @dataclass
 class Recipe:
     "Everything that defines one run of the pipeline for one track."
+
     name: str
     track: int
     description: str = ""
@@ -343,304 +507,486 @@ class Recipe:
 # %% ../nbs/00_core.ipynb #346e848b
 @dataclass(frozen=True)
 class QuantMethod:
-    "One way to quantize the merged model: the function that writes the folder, and what the plan and serving read of it."
-    function: str                 # its function in `kddcup24.quantize`, named: core is the foundation and may not import a stage
-    library: str                  # the library it calls (the backend of the plan's calibration row, `awq_row`)
-    extra: str                    # the pip extra that installs the library: `pip install kddcup24[extra]`
-    bits: tuple[int, ...]         # the weight bits it writes
-    vllm: str                     # the folder's format, as vLLM's `quantization=` names it
-    rate: tuple[float, float, float]  # the plan's GPU estimate: minutes published for a model of so many parameters on a GPU of so many bf16 TFLOP/s
-    fp16_only: bool = False       # vLLM's kernels for the format take fp16 activations only
+    """One way to quantize the merged model: the function that
+    writes the folder, and what the plan and serving read of it."""
 
-AWQ_RATE = (30.0, 8.03e9, 312.0)  # llm-compressor's runtime guide: AWQ ~30 min, Meta-Llama-3-8B-Instruct, one A100 (bf16 peak)
+    function: str  # its function in `kddcup24.quantize`, named: core is the foundation and may not import a stage
+    library: str  # the library it calls (the backend of the plan's calibration row, `awq_row`)
+    extra: str  # the pip extra that installs the library: `pip install kddcup24[extra]`
+    bits: tuple[int, ...]  # the weight bits it writes
+    vllm: str  # the folder's format, as vLLM's `quantization=` names it
+    rate: tuple[
+        float, float, float
+    ]  # the plan's GPU estimate: minutes published for a model of so many parameters on a GPU of so many bf16 TFLOP/s
+    fp16_only: bool = False  # vLLM's kernels for the format take fp16 activations only
+
+
+AWQ_RATE = (
+    30.0,
+    8.03e9,
+    312.0,
+)  # llm-compressor's runtime guide: AWQ ~30 min, Meta-Llama-3-8B-Instruct, one A100 (bf16 peak)
 QUANT_METHODS = {  # the recipe's `quant.method` -> how
     "awq": QuantMethod("quantize_awq", "llm-compressor", "quant", (4, 8), "compressed-tensors", AWQ_RATE),
-    # the same algorithm: the plan assumes llm-compressor's published figure (none of AutoAWQ's is used); its GEMM format is 4-bit only
+    # the same algorithm: the plan assumes llm-compressor's published
+    # figure (none of AutoAWQ's is used); its GEMM format is 4-bit only
     "autoawq": QuantMethod("quantize_autoawq", "autoawq", "autoawq", (4,), "awq", AWQ_RATE, fp16_only=True),
 }
 
 # %% ../nbs/00_core.ipynb #b32d8852
 class RecipeError(ValueError):
     "A recipe that does not validate: `SOURCE: field 'section.key': what is wrong` (`field` holds the key)."
-    def __init__(self, msg:str, field:str|None=None): super().__init__(msg); self.field = field
 
-def _field_error(path:str, what:str) -> RecipeError:
+    def __init__(self, msg: str, field: str | None = None):
+        super().__init__(msg)
+        self.field = field
+
+
+def _field_error(path: str, what: str) -> RecipeError:
     "A `RecipeError` for the field at dotted `path` (no source yet: `load_recipe` adds the file or the `--set`)."
     return RecipeError(f"field '{path}': {what}" if path else what, path or None)
+
 
 def _check(tp, v, path):
     "Validate `v` against annotation `tp`, converting nested dataclasses; errors name the field `path`."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is typing.Any: return v
-    if is_dataclass(tp): return _build(tp, v, path)
+    if tp is typing.Any:
+        return v
+    if is_dataclass(tp):
+        return _build(tp, v, path)
     if origin in (typing.Union, types.UnionType):
         for a in args:
-            try: return _check(a, v, path)
-            except RecipeError: pass
-        raise _field_error(path, f"{v!r} is not {' or '.join(getattr(a,'__name__',str(a)) for a in args)}")
+            try:
+                return _check(a, v, path)
+            except RecipeError:
+                pass
+        raise _field_error(path, f"{v!r} is not {' or '.join(getattr(a, '__name__', str(a)) for a in args)}")
     if tp is type(None):
-        if v is None: return v
+        if v is None:
+            return v
         raise _field_error(path, f"expected null, got {v!r}")
     if origin is list:
-        if not isinstance(v, list): raise _field_error(path, f"expected a list, got {v!r}")
+        if not isinstance(v, list):
+            raise _field_error(path, f"expected a list, got {v!r}")
         return [_check(args[0], x, f"{path}[{i}]") for i, x in enumerate(v)]
     if origin is dict:
-        if not isinstance(v, dict): raise _field_error(path, f"expected a mapping, got {v!r}")
+        if not isinstance(v, dict):
+            raise _field_error(path, f"expected a mapping, got {v!r}")
         return {_check(args[0], k, f"{path} key"): _check(args[1], x, f"{path}.{k}") for k, x in v.items()}
-    if tp is float and isinstance(v, int) and not isinstance(v, bool): return float(v)
+    if tp is float and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
     if tp is float and isinstance(v, str):  # PyYAML reads `2e-4` (no dot) as text
-        try: return float(v)
-        except ValueError: pass
+        try:
+            return float(v)
+        except ValueError:
+            pass
     if tp in (int, float) and isinstance(v, bool) or not isinstance(v, tp):
         raise _field_error(path, f"expected {tp.__name__}, got {v!r}")
     return v
 
+
 def _build(cls, d, path=""):
     "`build_config` without the source: errors name the field only."
-    if not isinstance(d, dict): raise _field_error(path, f"expected a mapping, got {d!r}")
+    if not isinstance(d, dict):
+        raise _field_error(path, f"expected a mapping, got {d!r}")
     hints, names = typing.get_type_hints(cls), {f.name for f in fields(cls)}
     unknown = sorted(set(d) - names)
-    if unknown: raise _field_error(f"{path}.{unknown[0]}".lstrip("."), f"unknown key; allowed in {path or 'a recipe'}: {sorted(names)}")
-    required = [f.name for f in fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if unknown:
+        raise _field_error(
+            f"{path}.{unknown[0]}".lstrip("."), f"unknown key; allowed in {path or 'a recipe'}: {sorted(names)}"
+        )
+    required = [
+        f.name for f in fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     for k in required:
-        if k not in d: raise _field_error(f"{path}.{k}".lstrip("."), "missing (every recipe names its run and its track)")
+        if k not in d:
+            raise _field_error(f"{path}.{k}".lstrip("."), "missing (every recipe names its run and its track)")
     return cls(**{k: _check(hints[k], v, f"{path}.{k}".lstrip(".")) for k, v in d.items()})
 
-def build_config(cls, # a dataclass type
-                 d:dict, # its values (missing keys take the defaults)
-                 where:str="recipe", # the source named in error messages (a file)
-                ):
+
+def build_config(
+    cls,  # a dataclass type
+    d: dict,  # its values (missing keys take the defaults)
+    where: str = "recipe",  # the source named in error messages (a file)
+):
     "Build dataclass `cls` from `d`, rejecting unknown keys, missing required keys and wrong types."
-    try: return _build(cls, d)
-    except RecipeError as e: raise RecipeError(f"{where}: {e}", e.field) from None
+    try:
+        return _build(cls, d)
+    except RecipeError as e:
+        raise RecipeError(f"{where}: {e}", e.field) from None
 
 # %% ../nbs/00_core.ipynb #0461be40
 def recipe_dir() -> Path:
     "The folder of recipes shipped with the package."
-    return Path(resources.files("kddcup24"))/"recipes"
+    return Path(resources.files("kddcup24")) / "recipes"
+
 
 def list_recipes() -> list[str]:
     "Names of the shipped recipes."
     return sorted(p.stem for p in recipe_dir().glob("*.yaml") if not p.stem.startswith("_"))
 
-def _merge(a:dict, b:dict) -> dict:
+
+def _merge(a: dict, b: dict) -> dict:
     "Recursively merge mapping `b` over `a`."
     out = dict(a)
-    for k, v in b.items(): out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
 
 MAX_RECIPE_BYTES = 1 << 20
 
+
 def _recipe_path(name):
     p = Path(name)
-    if p.is_dir(): raise RecipeError(f"{p}: is a folder; a recipe is a YAML file or a shipped name {list_recipes()}")
-    if p.suffix in (".yaml", ".yml") and not p.exists(): raise RecipeError(f"{p}: no such recipe file")
-    if p.suffix in (".yaml", ".yml") or p.exists(): return p
-    p = recipe_dir()/f"{name}.yaml"
-    if not p.exists(): raise FileNotFoundError(f"No recipe {name!r}; shipped recipes: {list_recipes()}")
+    if p.is_dir():
+        raise RecipeError(f"{p}: is a folder; a recipe is a YAML file or a shipped name {list_recipes()}")
+    if p.suffix in (".yaml", ".yml") and not p.exists():
+        raise RecipeError(f"{p}: no such recipe file")
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    p = recipe_dir() / f"{name}.yaml"
+    if not p.exists():
+        raise FileNotFoundError(f"No recipe {name!r}; shipped recipes: {list_recipes()}")
     return p
+
 
 def _read_recipe(name, seen=()):
     "The raw mapping of recipe `name`, with `extends` resolved."
     p = _recipe_path(name)
-    if str(p) in seen: raise RecipeError(f"{p}: `extends` forms a cycle")
-    if p.stat().st_size > MAX_RECIPE_BYTES: raise RecipeError(f"{p}: {p.stat().st_size} bytes; a recipe is at most {MAX_RECIPE_BYTES}")
+    if str(p) in seen:
+        raise RecipeError(f"{p}: `extends` forms a cycle")
+    if p.stat().st_size > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{p}: {p.stat().st_size} bytes; a recipe is at most {MAX_RECIPE_BYTES}")
     raw = p.read_bytes()
-    try: text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         raise RecipeError(f"{p}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x})") from None
     try:
         # a recipe is untrusted input: YAML aliases can expand a few lines into gigabytes, and no recipe needs them
-        if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text)): raise RecipeError(f"{p}: YAML aliases (*name) are not allowed in a recipe")
+        if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text)):
+            raise RecipeError(f"{p}: YAML aliases (*name) are not allowed in a recipe")
         d = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e: raise RecipeError(f"{p}: not valid YAML: {e}") from None
-    if not isinstance(d, dict): raise RecipeError(f"{p}: a recipe is a mapping of sections")
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(d, dict):
+        raise RecipeError(f"{p}: a recipe is a mapping of sections")
     parent = d.pop("extends", None)
-    if parent and (p.parent/f"{parent}.yaml").exists(): parent = p.parent/f"{parent}.yaml"
-    return (_merge(_read_recipe(parent, seen+(str(p),))[0], d) if parent else d), p
+    if parent and (p.parent / f"{parent}.yaml").exists():
+        parent = p.parent / f"{parent}.yaml"
+    return (_merge(_read_recipe(parent, seen + (str(p),))[0], d) if parent else d), p
 
-def parse_override(s:str) -> dict:
+
+def parse_override(s: str) -> dict:
     "Turn `section.key=value` (value in YAML syntax) into a nested mapping."
     k, eq, v = s.partition("=")
     if not eq or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", k.strip()):
         raise RecipeError(f"--set {s!r}: expected section.key=value (e.g. train.lr=2e-4)")
-    try: d = yaml.safe_load(v)
-    except yaml.YAMLError as e: raise RecipeError(f"--set {s!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
-    for part in reversed(k.strip().split(".")): d = {part: d}
+    try:
+        d = yaml.safe_load(v)
+    except yaml.YAMLError as e:
+        raise RecipeError(f"--set {s!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
+    for part in reversed(k.strip().split(".")):
+        d = {part: d}
     return d
 
-def _finite(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-def _at_least(n): return (lambda v: v >= n, f"{n} or more")
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _at_least(n):
+    return (lambda v: v >= n, f"{n} or more")
+
+
 _POSITIVE = (lambda v: _finite(v) and v > 0, "a finite number above 0")
 _FRACTION = (lambda v: _finite(v) and 0 < v <= 1, "a fraction in (0, 1]")
 _SHARE = (lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]")
-def _one_of(*xs): return (lambda v: v in xs, f"one of {list(xs)}")
+
+
+def _one_of(*xs):
+    return (lambda v: v in xs, f"one of {list(xs)}")
+
 
 # Values that can only be mistakes, refused before any work: field -> (test, what the field must be)
 RANGES = {
     "model.dtype": _one_of("float32", "bfloat16", "float16", "auto"),
-    "inference.backend": _one_of("transformers", "vllm"), "inference.prompt": _one_of("vanilla", "task_type"),
-    "inference.mc_scoring": _one_of(*MC_SCORING), "inference.batch_size": _at_least(1), "inference.max_batch_tokens": _at_least(0),
-    "inference.max_new_tokens": (lambda v: set(v) <= set(TASK_TYPES) and all(x >= 1 for x in v.values()),
-                                 f"task types of {list(TASK_TYPES)} mapped to 1 or more tokens"),
-    "inference.ner_boost": (_finite, "a finite number"), "inference.tensor_parallel_size": _at_least(1),
-    "inference.gpu_memory_utilization": _FRACTION, "inference.max_model_len": _at_least(0), "inference.max_num_seqs": _at_least(0),
-    "inference.max_context": _at_least(0), "inference.eval_limit": _at_least(0),
+    "inference.backend": _one_of("transformers", "vllm"),
+    "inference.prompt": _one_of("vanilla", "task_type"),
+    "inference.mc_scoring": _one_of(*MC_SCORING),
+    "inference.batch_size": _at_least(1),
+    "inference.max_batch_tokens": _at_least(0),
+    "inference.max_new_tokens": (
+        lambda v: set(v) <= set(TASK_TYPES) and all(x >= 1 for x in v.values()),
+        f"task types of {list(TASK_TYPES)} mapped to 1 or more tokens",
+    ),
+    "inference.ner_boost": (_finite, "a finite number"),
+    "inference.tensor_parallel_size": _at_least(1),
+    "inference.gpu_memory_utilization": _FRACTION,
+    "inference.max_model_len": _at_least(0),
+    "inference.max_num_seqs": _at_least(0),
+    "inference.max_context": _at_least(0),
+    "inference.eval_limit": _at_least(0),
     "inference.quantization": _one_of(None, *sorted({m.vllm for m in QUANT_METHODS.values()})),
-    "data.size": _at_least(0), "data.valid_per_task": _at_least(0), "data.valid_size": _at_least(0), "data.synthetic": _at_least(0),
-    "data.type_weights": (lambda v: set(v) <= set(TASK_TYPES) and all(_finite(x) and x >= 0 for x in v.values()),
-                          f"task types of {list(TASK_TYPES)} mapped to finite weights of 0 or more"),
-    "data.near_dup": _FRACTION, "data.shuffle_options": _SHARE,
-    "lora.r": _at_least(1), "lora.alpha": (lambda v: v > 0, "above 0"), "lora.dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
-    "train.lr": _POSITIVE, "train.epochs": _POSITIVE, "train.max_steps": (lambda v: v >= 1 or v == -1, "1 or more, or -1 (the epochs decide)"),
+    "data.size": _at_least(0),
+    "data.valid_per_task": _at_least(0),
+    "data.valid_size": _at_least(0),
+    "data.synthetic": _at_least(0),
+    "data.type_weights": (
+        lambda v: set(v) <= set(TASK_TYPES) and all(_finite(x) and x >= 0 for x in v.values()),
+        f"task types of {list(TASK_TYPES)} mapped to finite weights of 0 or more",
+    ),
+    "data.near_dup": _FRACTION,
+    "data.shuffle_options": _SHARE,
+    "lora.r": _at_least(1),
+    "lora.alpha": (lambda v: v > 0, "above 0"),
+    "lora.dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "train.lr": _POSITIVE,
+    "train.epochs": _POSITIVE,
+    "train.max_steps": (lambda v: v >= 1 or v == -1, "1 or more, or -1 (the epochs decide)"),
     "train.max_minutes": (lambda v: _finite(v) and v >= 0, "0 (no limit) or a finite number of minutes"),
-    "train.batch_size": _at_least(1), "train.grad_accum": _at_least(1), "train.max_length": _at_least(1), "train.save_steps": _at_least(1),
+    "train.batch_size": _at_least(1),
+    "train.grad_accum": _at_least(1),
+    "train.max_length": _at_least(1),
+    "train.save_steps": _at_least(1),
     "train.warmup_ratio": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
     "train.keep_checkpoints": (lambda v: v >= -1, "-1 (all), 0 (those the ensemble averages) or more"),
-    "train.loss": _one_of(*TRAIN_LOSS), "train.launch": _one_of(*TRAIN_LAUNCH), "train.processes": _at_least(0),
+    "train.loss": _one_of(*TRAIN_LOSS),
+    "train.launch": _one_of(*TRAIN_LAUNCH),
+    "train.processes": _at_least(0),
     "merge.n_adapters": _at_least(1),
     "merge.wise_ft_alpha": (lambda v: v == "auto" or (_finite(v) and 0 <= v <= 1), "a weight in [0, 1], or auto"),
-    "merge.wise_ft_grid": (lambda v: len(v) > 0 and all(_finite(x) and 0 <= x <= 1 for x in v), "a non-empty list of weights in [0, 1]"),
-    "quant.method": _one_of(*QUANT_METHODS), "quant.bits": _one_of(*sorted({b for m in QUANT_METHODS.values() for b in m.bits})),
+    "merge.wise_ft_grid": (
+        lambda v: len(v) > 0 and all(_finite(x) and 0 <= x <= 1 for x in v),
+        "a non-empty list of weights in [0, 1]",
+    ),
+    "quant.method": _one_of(*QUANT_METHODS),
+    "quant.bits": _one_of(*sorted({b for m in QUANT_METHODS.values() for b in m.bits})),
     "quant.group_size": (lambda v: v >= 1 and v & (v - 1) == 0, "a power of two"),
-    "quant.calibration_samples": _at_least(1), "quant.max_seq_length": _at_least(1),
+    "quant.calibration_samples": _at_least(1),
+    "quant.max_seq_length": _at_least(1),
 }
 
-def check_ranges(r:Recipe) -> Recipe:
+
+def check_ranges(r: Recipe) -> Recipe:
     "`r`, after checking every field of `RANGES`; else a `RecipeError` naming the field, its value and what it must be."
     for k, (ok, what) in RANGES.items():
-        sec, key = k.split("."); v = getattr(getattr(r, sec), key)
-        if not ok(v): raise _field_error(k, f"{v!r}: must be {what}")
-    try: get_track(r.track)
-    except KeyError as e: raise _field_error("track", f"{r.track!r}: must be 1-5") from None
-    try: check_name(r.name, "recipe name")  # it names the run's folder: a recipe may not write outside the runs folder
-    except ValueError as e: raise _field_error("name", str(e)) from None
+        sec, key = k.split(".")
+        v = getattr(getattr(r, sec), key)
+        if not ok(v):
+            raise _field_error(k, f"{v!r}: must be {what}")
+    try:
+        get_track(r.track)
+    except KeyError as e:
+        raise _field_error("track", f"{r.track!r}: must be 1-5") from None
+    try:
+        check_name(r.name, "recipe name")  # it names the run's folder: a recipe may not write outside the runs folder
+    except ValueError as e:
+        raise _field_error("name", str(e)) from None
     return r
 
-def _blame(e:RecipeError, p:Path, overrides:list[str]) -> RecipeError:
+
+def _blame(e: RecipeError, p: Path, overrides: list[str]) -> RecipeError:
     "`e` with its source: the last `--set` that wrote the failing field (or a part of it), else the recipe file `p`."
     for o in reversed(overrides):
         k = o.partition("=")[0].strip()
-        if e.field and (e.field == k or e.field.startswith(k + ".") or e.field.startswith(k + "[") or k.startswith(e.field + ".")):
+        if e.field and (
+            e.field == k or e.field.startswith(k + ".") or e.field.startswith(k + "[") or k.startswith(e.field + ".")
+        ):
             return RecipeError(f"--set {o!r}: {e}", e.field)
     return RecipeError(f"{p}: {e}", e.field)
 
-def load_recipe(name:str|Path, # a shipped recipe name (`track5`, `track5-gpu`) or a YAML path
-                overrides:list[str]=(), # `section.key=value` strings applied last
-               ) -> Recipe:
-    "Load, merge and validate (types and ranges) a recipe into a typed `Recipe`; an error names the file or the `--set` and the field."
-    d, p = _read_recipe(name)
-    for o in overrides: d = _merge(d, parse_override(o))
-    try: return check_ranges(_build(Recipe, d))
-    except RecipeError as e: raise _blame(e, p, list(overrides)) from None
 
-def as_recipe(recipe:str|Path|Recipe|None=None, # a `Recipe`, a shipped name or YAML path, or None
-              track:int=5, # the track whose CPU default (`track{N}`) stands in for None
-              overrides:list[str]=(), # `section.key=value` strings (only with a name or path)
-             ) -> Recipe:
+def load_recipe(
+    name: str | Path,  # a shipped recipe name (`track5`, `track5-gpu`) or a YAML path
+    overrides: list[str] = (),  # `section.key=value` strings applied last
+) -> Recipe:
+    """Load, merge and validate (types and ranges) a recipe into a typed
+    `Recipe`; an error names the file or the `--set` and the field."""
+    d, p = _read_recipe(name)
+    for o in overrides:
+        d = _merge(d, parse_override(o))
+    try:
+        return check_ranges(_build(Recipe, d))
+    except RecipeError as e:
+        raise _blame(e, p, list(overrides)) from None
+
+
+def as_recipe(
+    recipe: str | Path | Recipe | None = None,  # a `Recipe`, a shipped name or YAML path, or None
+    track: int = 5,  # the track whose CPU default (`track{N}`) stands in for None
+    overrides: list[str] = (),  # `section.key=value` strings (only with a name or path)
+) -> Recipe:
     "The one way a recipe argument becomes a `Recipe`: given, loaded by name or path, or the track's default."
     if isinstance(recipe, Recipe):
-        if overrides: raise RecipeError("overrides apply to a recipe name or path, not to a loaded Recipe")
+        if overrides:
+            raise RecipeError("overrides apply to a recipe name or path, not to a loaded Recipe")
         return recipe
     return load_recipe(recipe or f"track{track}", list(overrides))
 
-def check_track(r:Recipe, # the recipe a command or a stage resolved
-                track:int|None, # the track asked for (None: not asked, the recipe's)
-                given:str|Path|None=None, # how the recipe was named, for the message (default: its name)
-               ) -> Recipe:
-    "`r`, when `track` is not asked or is the recipe's own: the one check that a track and a recipe agree; else a `RecipeError` naming both."
+
+def check_track(
+    r: Recipe,  # the recipe a command or a stage resolved
+    track: int | None,  # the track asked for (None: not asked, the recipe's)
+    given: str | Path | None = None,  # how the recipe was named, for the message (default: its name)
+) -> Recipe:
+    """`r`, when `track` is not asked or is the recipe's own: the one check
+    that a track and a recipe agree; else a `RecipeError` naming both."""
     if track is not None and r.track != track:
-        raise RecipeError(f"--track {track}: recipe {given or r.name} says field 'track': {r.track}; drop --track or name the track's recipe", "track")
+        raise RecipeError(
+            f"--track {track}: recipe {given or r.name} says field 'track': {r.track}; drop --track or name the "
+            f"track's recipe",
+            "track",
+        )
     return r
 
-def recipe_args(p, # a command's `argparse` parser
-                track:bool=True, # the command takes `--track` (else its recipe's track is the only one)
-                data_dir:bool=True, # it reads the data folder
-                run_dir:bool=False, # it takes an explicit run folder
-                default:str="track{N}", # what `--recipe` means when not given (said in the help)
-               ):
-    "Declare the arguments the recipe commands share, once for all: `--track`, `--recipe`, `--set`, `--data-dir`, `--run-dir`."
-    if track: p.add_argument("--track", type=int, choices=sorted(TRACKS), help="track 1-5 (default: the recipe's; with no --recipe, track{N} is the recipe)")
+
+def recipe_args(
+    p,  # a command's `argparse` parser
+    track: bool = True,  # the command takes `--track` (else its recipe's track is the only one)
+    data_dir: bool = True,  # it reads the data folder
+    run_dir: bool = False,  # it takes an explicit run folder
+    default: str = "track{N}",  # what `--recipe` means when not given (said in the help)
+):
+    """Declare the arguments the recipe commands share, once for all:
+    `--track`, `--recipe`, `--set`, `--data-dir`, `--run-dir`."""
+    if track:
+        p.add_argument(
+            "--track",
+            type=int,
+            choices=sorted(TRACKS),
+            help="track 1-5 (default: the recipe's; with no --recipe, track{N} is the recipe)",
+        )
     p.add_argument("--recipe", help=f"recipe name or YAML path (default {default})")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)")
-    if data_dir: p.add_argument("--data-dir", help="data folder (default KDDCUP24_DATA; else the public data, fetched into the cache and checked)")
-    if run_dir: p.add_argument("--run-dir", help="run folder (default runs/<recipe name>)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a recipe value (repeatable)"
+    )
+    if data_dir:
+        p.add_argument(
+            "--data-dir",
+            help="data folder (default KDDCUP24_DATA; else the public data, fetched into the cache and checked)",
+        )
+    if run_dir:
+        p.add_argument("--run-dir", help="run folder (default runs/<recipe name>)")
     return p
 
+
 def _yaml_value(v) -> str:
-    "`v` written as a `--set` value that YAML reads back as `v` (a string quoted only where YAML would read something else)."
-    if isinstance(v, bool): return "true" if v else "false"
-    if not isinstance(v, str): return str(v)
-    try: plain = yaml.safe_load(v) == v
-    except yaml.YAMLError: plain = False
+    """`v` written as a `--set` value that YAML reads back as `v`
+    (a string quoted only where YAML would read something else)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if not isinstance(v, str):
+        return str(v)
+    try:
+        plain = yaml.safe_load(v) == v
+    except yaml.YAMLError:
+        plain = False
     return v if plain else json.dumps(v)
+
 
 class _SetField(argparse.Action):
     "Append `field=value` to the namespace's `--set` list, as a new list (the parser's default list is never changed)."
-    def __init__(self, option_strings, dest, field:str, raw:bool=False, **kw):
+
+    def __init__(self, option_strings, dest, field: str, raw: bool = False, **kw):
         self.field, self.raw = field, raw
         super().__init__(option_strings, dest, **kw)
+
     def __call__(self, parser, ns, values, option_string=None):
         v = self.const if self.nargs == 0 else values
-        ns.set = [*(getattr(ns, "set", None) or []), f"{self.field}={v if self.raw and isinstance(v, str) else _yaml_value(v)}"]
+        ns.set = [
+            *(getattr(ns, "set", None) or []),
+            f"{self.field}={v if self.raw and isinstance(v, str) else _yaml_value(v)}",
+        ]
 
-def set_flag(p, # a command's `argparse` parser, with `--set` (`recipe_args`)
-             flag:str, # the option, e.g. `--limit`
-             field:str, # the recipe field it stands for, e.g. `inference.eval_limit`
-             help:str, # what the value means
-             type=None, # int, float or str: checks the value and writes it as one (None: as given, read as YAML like any `--set`)
-             **kw, # more `add_argument` arguments: `choices`, `metavar`; `nargs=0, const=True` for a switch
-            ):
-    "Declare `flag` as a shorthand of `--set field=VALUE` (appended to `--set` in command-line order): no default of its own, the recipe's stands."
+
+def set_flag(
+    p,  # a command's `argparse` parser, with `--set` (`recipe_args`)
+    flag: str,  # the option, e.g. `--limit`
+    field: str,  # the recipe field it stands for, e.g. `inference.eval_limit`
+    help: str,  # what the value means
+    # int, float or str: checks the value and writes it as one (None: as given, read as YAML like any `--set`)
+    type=None,
+    **kw,  # more `add_argument` arguments: `choices`, `metavar`; `nargs=0, const=True` for a switch
+):
+    """Declare `flag` as a shorthand of `--set field=VALUE` (appended to `--set`
+    in command-line order): no default of its own, the recipe's stands."""
     sec, _, key = field.partition(".")
     hints = typing.get_type_hints(Recipe)
     if sec not in hints or not is_dataclass(hints[sec]) or key not in {f.name for f in fields(hints[sec])}:
         raise ValueError(f"{flag}: {field!r} is not a recipe field")
     switch = kw.get("nargs") == 0
-    if not switch and "choices" not in kw: kw.setdefault("metavar", "N" if type is int else key.upper())
-    p.add_argument(flag, action=_SetField, field=field, raw=type is None, type=type, dest="set", default=argparse.SUPPRESS,
-                   help=f"{help} (= --set {field}={_yaml_value(kw['const']) if switch else '...'}; default: the recipe's)", **kw)
+    if not switch and "choices" not in kw:
+        kw.setdefault("metavar", "N" if type is int else key.upper())
+    p.add_argument(
+        flag,
+        action=_SetField,
+        field=field,
+        raw=type is None,
+        type=type,
+        dest="set",
+        default=argparse.SUPPRESS,
+        help=f"{help} (= --set {field}={_yaml_value(kw['const']) if switch else '...'}; default: the recipe's)",
+        **kw,
+    )
     return p
 
-def args_recipe(a, # arguments parsed by a parser that `recipe_args` declared
-               ) -> Recipe:
-    "The recipe the arguments name (`--recipe`, else `track{--track}`; `--set` and its shorthands applied), with `a.track` set to its track (`check_track`)."
+
+def args_recipe(
+    a,  # arguments parsed by a parser that `recipe_args` declared
+) -> Recipe:
+    """The recipe the arguments name (`--recipe`, else `track{--track}`; `--set` and
+    its shorthands applied), with `a.track` set to its track (`check_track`)."""
     track = getattr(a, "track", None)
-    if hasattr(a, "track") and track is None and not a.recipe: raise RecipeError("give --track N (the recipe track{N}) or --recipe")
+    if hasattr(a, "track") and track is None and not a.recipe:
+        raise RecipeError("give --track N (the recipe track{N}) or --recipe")
     r = check_track(as_recipe(a.recipe, track or 5, a.set), track, a.recipe)
-    if hasattr(a, "track"): a.track = r.track
+    if hasattr(a, "track"):
+        a.track = r.track
     return r
 
-def recipe_dict(r:Recipe) -> dict:
+
+def recipe_dict(r: Recipe) -> dict:
     "A recipe as plain data (for run records)."
     return dataclasses.asdict(r)
 
 # %% ../nbs/00_core.ipynb #040c5b7a
 def measured_dir() -> Path:
     "The folder of measurements shipped with the package."
-    return Path(resources.files("kddcup24"))/"measured"
+    return Path(resources.files("kddcup24")) / "measured"
 
-def measured(name:str, # a file's stem in `kddcup24/measured/` (e.g. `curve-track5`)
-            ) -> dict|None:
+
+def measured(
+    name: str,  # a file's stem in `kddcup24/measured/` (e.g. `curve-track5`)
+) -> dict | None:
     "A shipped measurement (its figures, `command` and `git_commit`), or None if the package has none of that name."
-    p = measured_dir()/f"{name}.json"
-    if not p.exists(): return None
-    try: m = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{p}: not JSON ({e})") from None
+    p = measured_dir() / f"{name}.json"
+    if not p.exists():
+        return None
+    try:
+        m = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not JSON ({e})") from None
     missing = [k for k in ("command", "git_commit") if not isinstance(m, dict) or not m.get(k)]
-    if missing: raise ValueError(f"{p}: a measurement names its {' and '.join(missing)}")
+    if missing:
+        raise ValueError(f"{p}: a measurement names its {' and '.join(missing)}")
     return m
 
 # %% ../nbs/00_core.ipynb #13aaa08d
 class WiseFt(typing.NamedTuple):
     "Wise-ft's weights at one a."
+
     base: float  # of W_base in the merge: 1-a
-    ft: float    # of W_ft in the merge: a
+    ft: float  # of W_ft in the merge: a
     lora: float  # of the adapter's update ΔW = W_ft - W_base: a
 
-def wise_ft_weights(alpha:float, # a in [0, 1]: 0 gives the base, 1 the fine-tuned model
-                   ) -> WiseFt:
+
+def wise_ft_weights(
+    alpha: float,  # a in [0, 1]: 0 gives the base, 1 the fine-tuned model
+) -> WiseFt:
     "The weights of W_base and W_ft in (1-a)·W_base + a·W_ft, and the LoRA scale that gives the same model."
-    if not (_finite(alpha) and 0 <= alpha <= 1): raise ValueError(f"wise-ft alpha must be in [0, 1], got {alpha}")
+    if not (_finite(alpha) and 0 <= alpha <= 1):
+        raise ValueError(f"wise-ft alpha must be in [0, 1], got {alpha}")
     return WiseFt(1 - alpha, alpha, alpha)

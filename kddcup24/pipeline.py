@@ -9,8 +9,24 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
-from .core import DISK_ERRNOS, DISK_HINT, args_recipe, atomic_write, check_track, check_writable, get_track, recipe_args
+from kddcup24.core import (
+    DISK_ERRNOS,
+    DISK_HINT,
+    args_recipe,
+    atomic_write,
+    check_track,
+    check_writable,
+    get_track,
+    recipe_args,
+)
 from .run import git_commit, run_folder, run_lock, run_recipe, stage_done
+import shutil
+from . import plan as planner
+from .core import load_recipe, recipe_dict, runs_dir
+from .models import EMBEDDED, package_dir
+from .sources import PUBLIC, SOURCES, fetch_data
+# Heavy or optional libraries are imported inside the functions that use them, so that importing the module (and
+# `kddcup24 --help`) stays fast and a missing extra fails only the command that needs it: huggingface_hub, papermill.
 
 # %% auto #0
 __all__ = ['PIPELINE', 'STAGE_TAG', 'PACKAGES', 'Stage', 'select_stages', 'stage_cell', 'stage_notebook', 'package_versions',
@@ -21,53 +37,81 @@ def _stages_done(*names):
     "A completion check: every named stage is recorded in the run's metrics (`kddcup24.run.stage_done`)."
     return lambda rd: stage_done(rd, *names)
 
+
 @dataclass(frozen=True)
 class Stage:
     "One pipeline stage: a notebook and how to tell its outputs are complete."
-    name: str                        # name used with --stages
-    notebook: str                    # file in nbs/
-    done: Callable[[Path], bool]     # run folder -> outputs complete?
-    params: tuple = ()               # extra papermill parameters `(name, value)` (the real run, not the smoke default)
+
+    name: str  # name used with --stages
+    notebook: str  # file in nbs/
+    done: Callable[[Path], bool]  # run folder -> outputs complete?
+    params: tuple = ()  # extra papermill parameters `(name, value)` (the real run, not the smoke default)
     wanted: Callable = lambda r: True  # recipe -> does this run have the stage?
-    rows: tuple = ()                 # the plan's rows for this stage (default: its name)
+    rows: tuple = ()  # the plan's rows for this stage (default: its name)
 
-PIPELINE = [Stage("synthetic", "03_synthetic.ipynb", lambda rd: (rd/"synthetic"/"card.json").exists(), (("smoke", False),),
-                lambda r: "synthetic" in r.data.sources and r.data.synthetic > 0),
-          Stage("data", "02_data.ipynb", lambda rd: (rd/"data"/"card.json").exists()),
-          Stage("train", "04_train.ipynb", _stages_done("zero_shot", "sft"), (("smoke", False),), rows=("zero_shot", "train")),
-          Stage("ensemble", "05_ensemble.ipynb", _stages_done("ensemble", "wise_ft")),
-          Stage("quantize", "06_quantize.ipynb", _stages_done("quantize")),
-          Stage("evaluate", "08_report.ipynb", lambda rd: (rd/"ablation.png").exists())]
 
-def select_stages(names:list[str]|None=None) -> list[Stage]:
+PIPELINE = [
+    Stage(
+        "synthetic",
+        "03_synthetic.ipynb",
+        lambda rd: (rd / "synthetic" / "card.json").exists(),
+        (("smoke", False),),
+        lambda r: "synthetic" in r.data.sources and r.data.synthetic > 0,
+    ),
+    Stage("data", "02_data.ipynb", lambda rd: (rd / "data" / "card.json").exists()),
+    Stage(
+        "train", "04_train.ipynb", _stages_done("zero_shot", "sft"), (("smoke", False),), rows=("zero_shot", "train")
+    ),
+    Stage("ensemble", "05_ensemble.ipynb", _stages_done("ensemble", "wise_ft")),
+    Stage("quantize", "06_quantize.ipynb", _stages_done("quantize")),
+    Stage("evaluate", "08_report.ipynb", lambda rd: (rd / "ablation.png").exists()),
+]
+
+
+def select_stages(names: list[str] | None = None) -> list[Stage]:
     "The stages to run, in pipeline order (all if `names` is empty)."
-    if not names: return list(PIPELINE)
+    if not names:
+        return list(PIPELINE)
     known = {s.name for s in PIPELINE}
     bad = [n for n in names if n not in known]
-    if bad: raise ValueError(f"unknown stage(s) {bad}; stages are {[s.name for s in PIPELINE]}")
+    if bad:
+        raise ValueError(f"unknown stage(s) {bad}; stages are {[s.name for s in PIPELINE]}")
     return [s for s in PIPELINE if s.name in names]
 
 # %% ../nbs/10_pipeline.ipynb #b4dfd9c2
 STAGE_TAG = "stage"  # the cell tag of the code cells a pipeline stage runs besides its exports and its parameters
 _EXPORT = re.compile(r"^#\|\s*export[is]?\b", re.M)
 
-def stage_cell(c:dict, # a notebook cell (nbformat JSON)
-              ) -> bool:
-    "Whether a pipeline stage keeps the cell: every markdown cell, and the code cells that are exported, the `parameters` cell or tagged `stage`."
-    if c["cell_type"] != "code": return True
+
+def stage_cell(
+    c: dict,  # a notebook cell (nbformat JSON)
+) -> bool:
+    """Whether a pipeline stage keeps the cell: every markdown cell, and the
+    code cells that are exported, the `parameters` cell or tagged `stage`."""
+    if c["cell_type"] != "code":
+        return True
     tags = c.get("metadata", {}).get("tags", [])
     return "parameters" in tags or STAGE_TAG in tags or bool(_EXPORT.search("".join(c["source"])))
 
-def stage_notebook(src:str|Path, # a stage notebook of the writeup (`nbs/04_train.ipynb`)
-                   dst:str|Path, # where to write the copy the pipeline executes
-                  ) -> Path:
+
+def stage_notebook(
+    src: str | Path,  # a stage notebook of the writeup (`nbs/04_train.ipynb`)
+    dst: str | Path,  # where to write the copy the pipeline executes
+) -> Path:
     "Write `src` as its pipeline stage runs it: the cells `stage_cell` keeps, and a note under the title saying so."
     nb = json.loads(Path(src).read_text(encoding="utf-8"))
     cells = [c for c in nb["cells"] if stage_cell(c)]
-    note = {"cell_type": "markdown", "metadata": {}, "source": [
-        f"> The pipeline's run of `{Path(src).name}`: its prose, exported code and stage cells. The unit tests under the "
-        "functions are left out; `make test` runs them."]}
-    if cells and "id" in cells[0]: note = {"id": "stage-only", **note}
+    note = {
+        "cell_type": "markdown",
+        "metadata": {},
+        "source": [
+            f"> The pipeline's run of `{Path(src).name}`: its prose, exported code and stage cells. The unit tests "
+            f"under the "
+            "functions are left out; `make test` runs them."
+        ],
+    }
+    if cells and "id" in cells[0]:
+        note = {"id": "stage-only", **note}
     i = next((k + 1 for k, c in enumerate(cells) if c["cell_type"] == "markdown"), 0)  # under the title
     nb["cells"] = cells[:i] + [note] + cells[i:]
     nb.setdefault("metadata", {})["kddcup24"] = {"stage_of": str(src)}
@@ -75,170 +119,288 @@ def stage_notebook(src:str|Path, # a stage notebook of the writeup (`nbs/04_trai
     return Path(dst)
 
 # %% ../nbs/10_pipeline.ipynb #764c1d51
-PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "sentence-transformers", "sacrebleu",
-            "rouge-score", "llmcompressor", "mergekit", "papermill", "vllm")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "datasets",
+    "accelerate",
+    "sentence-transformers",
+    "sacrebleu",
+    "rouge-score",
+    "llmcompressor",
+    "mergekit",
+    "papermill",
+    "vllm",
+)
+
 
 def package_versions() -> dict:
     "Installed versions of the packages a run depends on."
     out = {}
     for p in PACKAGES:
-        try: out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError: pass
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
     return out
 
 # %% ../nbs/10_pipeline.ipynb #272e4994
-def _model_problem(name:str, # an embedded name, a model folder or a hub id
-                   hub, # callable(repo_id) -> bool: whether the hub has it (None: ask huggingface_hub)
-                  ) -> str|None:
+def _model_problem(
+    name: str,  # an embedded name, a model folder or a hub id
+    hub,  # callable(repo_id) -> bool: whether the hub has it (None: ask huggingface_hub)
+) -> str | None:
     "Why model `name` cannot be loaded, or None."
-    from kddcup24.models import EMBEDDED, package_dir
     if name in EMBEDDED:
-        return None if package_dir(EMBEDDED[name]["package"]) else f"the embedded model {name} is not installed ({EMBEDDED[name]['pip']})"
+        return (
+            None
+            if package_dir(EMBEDDED[name]["package"])
+            else f"the embedded model {name} is not installed ({EMBEDDED[name]['pip']})"
+        )
     p = Path(name).expanduser()
-    if p.exists(): return None if (p/"config.json").exists() else f"{p} is not a model folder (no config.json)"
-    if name.count("/") != 1: return f"{name} is neither a model folder, an embedded name, nor a hub id"
+    if p.exists():
+        return None if (p / "config.json").exists() else f"{p} is not a model folder (no config.json)"
+    if name.count("/") != 1:
+        return f"{name} is neither a model folder, an embedded name, nor a hub id"
     from huggingface_hub import try_to_load_from_cache
-    if isinstance(try_to_load_from_cache(name, "config.json"), str): return None  # already downloaded
-    ok = hub(name) if hub else _on_hub(name)
-    return None if ok else f"{name} is not in the local hub cache and the hub did not answer for it (offline? set HF_HOME, or give a folder)"
 
-def _on_hub(repo:str) -> bool:
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return None  # already downloaded
+    ok = hub(name) if hub else _on_hub(name)
+    return (
+        None
+        if ok
+        else f"{name} is not in the local hub cache and the hub did not answer for it (offline? set HF_HOME, or give a "
+        f"folder)"
+    )
+
+
+def _on_hub(repo: str) -> bool:
     "Whether the model hub answers for `repo` within 10 seconds."
     from huggingface_hub import HfApi
-    try: HfApi().model_info(repo, timeout=10); return True
-    except Exception: return False
 
-def preflight(r, # the run's recipe
-              stages:list[Stage], # the stages to run (`select_stages`)
-              data_dir:str|Path|None, # the data folder (None: the public data, fetched into the cache)
-              pl:dict, # the plan (`kddcup24.plan.plan`): its disk column
-              runs:str|Path, # the folder the run folder goes in
-              hub=None, # callable(repo_id) -> bool standing in for the hub (tests); None: ask it
-             ) -> list[str]:
+    try:
+        HfApi().model_info(repo, timeout=10)
+        return True
+    except Exception:
+        return False
+
+
+def preflight(
+    r,  # the run's recipe
+    stages: list[Stage],  # the stages to run (`select_stages`)
+    data_dir: str | Path | None,  # the data folder (None: the public data, fetched into the cache)
+    pl: dict,  # the plan (`kddcup24.plan.plan`): its disk column
+    runs: str | Path,  # the folder the run folder goes in
+    hub=None,  # callable(repo_id) -> bool standing in for the hub (tests); None: ask it
+) -> list[str]:
     "What the selected stages need and cannot have, each naming its stage; empty when the run can start."
-    import shutil
-    from kddcup24.sources import PUBLIC, SOURCES
     names, out, d = {s.name for s in stages if s.wanted(r)}, [], r.data
-    fetched = lambda path: any(k == path or k.startswith(path.rstrip("/") + "/") for k, (_, sha) in PUBLIC.items() if sha)
-    have = lambda path: bool(data_dir) and (Path(data_dir)/path).exists()
+    fetched = lambda path: any(
+        k == path or k.startswith(path.rstrip("/") + "/") for k, (_, sha) in PUBLIC.items() if sha
+    )
+    have = lambda path: bool(data_dir) and (Path(data_dir) / path).exists()
     if names & {"data", "synthetic"}:
         stage = "data" if "data" in names else "synthetic"
         for s in ["shopbench", *d.sources]:
-            if s == "synthetic" or s.startswith("hub:"): continue  # made by the synthetic stage; loaded from the hub by the data stage
-            if s not in SOURCES: out.append(f"stage {stage}: data.sources lists {s!r}, which no code knows (known: {sorted(SOURCES)})"); continue
+            if s == "synthetic" or s.startswith("hub:"):
+                continue  # made by the synthetic stage; loaded from the hub by the data stage
+            if s not in SOURCES:
+                out.append(f"stage {stage}: data.sources lists {s!r}, which no code knows (known: {sorted(SOURCES)})")
+                continue
             path = SOURCES[s]["path"]
             if not (have(path) or (not data_dir and fetched(path)) or d.allow_missing):
-                where = f"not in the data folder {data_dir}" if data_dir else "no code fetches it (not pinned in kddcup24.sources.PUBLIC)"
-                out.append(f"stage {stage}: data.sources lists {s!r}: {path} is {where}; its public home: {SOURCES[s].get('home', '?')}")
+                where = (
+                    f"not in the data folder {data_dir}"
+                    if data_dir
+                    else "no code fetches it (not pinned in kddcup24.sources.PUBLIC)"
+                )
+                out.append(
+                    f"stage {stage}: data.sources lists {s!r}: {path} is {where}; its public home: "
+                    f"{SOURCES[s].get('home', '?')}"
+                )
     models = {}
-    if "synthetic" in names: models[d.synthetic_writer or r.model.base] = "synthetic"
-    if names & {"train", "ensemble", "quantize"}: models.setdefault(r.model.base, min(names & {"train", "ensemble", "quantize"}, key=[s.name for s in PIPELINE].index))
+    if "synthetic" in names:
+        models[d.synthetic_writer or r.model.base] = "synthetic"
+    if names & {"train", "ensemble", "quantize"}:
+        models.setdefault(
+            r.model.base, min(names & {"train", "ensemble", "quantize"}, key=[s.name for s in PIPELINE].index)
+        )
     for m, stage in models.items():
         why = _model_problem(str(m), hub)
-        if why: out.append(f"stage {stage}: {why}")
-    need = sum(x.get("disk_gib", 0) for s in stages if s.name in names for x in pl["stages"] if x["stage"] in (s.rows or (s.name,)))
+        if why:
+            out.append(f"stage {stage}: {why}")
+    need = sum(
+        x.get("disk_gib", 0)
+        for s in stages
+        if s.name in names
+        for x in pl["stages"]
+        if x["stage"] in (s.rows or (s.name,))
+    )
     p = Path(runs).resolve()
-    while not p.exists(): p = p.parent
+    while not p.exists():
+        p = p.parent
     free = shutil.disk_usage(p).free / 2**30
     # a folder that takes no file at all (read-only) is the run folder's own error, named when it is made
-    if need > free and os.access(p, os.W_OK): out.append(f"stages {', '.join(sorted(names))}: the plan writes ~{need:,.1f} GiB into {runs}, {free:,.1f} GiB are free there")
+    if need > free and os.access(p, os.W_OK):
+        out.append(
+            f"stages {', '.join(sorted(names))}: the plan writes ~{need:,.1f} GiB into {runs}, {free:,.1f} GiB are "
+            f"free there"
+        )
     return out
 
 # %% ../nbs/10_pipeline.ipynb #5fb43ab0
 def nbs_dir() -> Path:
     "The writeup notebooks (a source checkout's `nbs/`)."
-    p = Path(__file__).resolve().parent.parent/"nbs" if "__file__" in globals() else Path.cwd()
-    if not (p/"04_train.ipynb").exists(): raise FileNotFoundError(f"{p}: the pipeline runs the notebooks of a source checkout (git clone), not found here")
+    p = Path(__file__).resolve().parent.parent / "nbs" if "__file__" in globals() else Path.cwd()
+    if not (p / "04_train.ipynb").exists():
+        raise FileNotFoundError(
+            f"{p}: the pipeline runs the notebooks of a source checkout (git clone), not found here"
+        )
     return p
 
-def recipe_changes(path:str|Path, # a run folder's `recipe.yaml`
-                   r, # the `Recipe` asked for now
-                  ) -> list[str]:
+
+def recipe_changes(
+    path: str | Path,  # a run folder's `recipe.yaml`
+    r,  # the `Recipe` asked for now
+) -> list[str]:
     "The recipe fields (`section.key: was -> now`) in which `r` differs from the recipe a run folder was started with."
-    from kddcup24.core import load_recipe, recipe_dict
+
     def flat(d, pre=""):
-        return {k2: v2 for k, v in d.items() for k2, v2 in (flat(v, f"{pre}{k}.").items() if isinstance(v, dict) else [(pre + k, v)])}
+        return {
+            k2: v2
+            for k, v in d.items()
+            for k2, v2 in (flat(v, f"{pre}{k}.").items() if isinstance(v, dict) else [(pre + k, v)])
+        }
+
     was, now = flat(recipe_dict(load_recipe(path))), flat(recipe_dict(r))
     return [f"{k}: {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
 
-def stage_failure(e:BaseException, # what `papermill.execute_notebook` raised
-                 ) -> str:
-    "One line for a failed stage: the error the notebook raised (papermill keeps its name and value); a failed write says what is kept."
+
+def stage_failure(
+    e: BaseException,  # what `papermill.execute_notebook` raised
+) -> str:
+    """One line for a failed stage: the error the notebook raised (papermill
+    keeps its name and value); a failed write says what is kept."""
     msg = f"{e.ename}: {e.evalue}" if getattr(e, "ename", None) else f"{type(e).__name__}: {e}".splitlines()[0]
-    if re.search(r"\[Errno (%s)\]" % "|".join(map(str, sorted(DISK_ERRNOS))), msg): msg += f". {DISK_HINT}"
+    if re.search(r"\[Errno (%s)\]" % "|".join(map(str, sorted(DISK_ERRNOS))), msg):
+        msg += f". {DISK_HINT}"
     return msg
 
-def run_pipeline(track:int, # track id 1-5
-                 recipe:str|None=None, # recipe name (default `track{N}`)
-                 stages:list[str]|None=None, # subset of stage names (default all)
-                 force:bool=False, # rerun stages whose outputs are complete
-                 data_dir:str|None=None, # data folder (default `KDDCUP24_DATA`; neither: the public data, fetched into the cache)
-                 kernel:str="python3", # Jupyter kernel
-                 hardware:str|None=None, # a `kddcup24.plan` hardware profile (default: detected)
-                 check_plan:bool=True, # refuse to start when the plan says a stage does not fit
-                 overrides:list[str]=(), # `section.key=value` recipe overrides (the run gets a folder of its own)
-                 name:str|None=None, # the run's name (default: the recipe's, plus a hash of the overrides)
-                ) -> dict:
-    "Show the plan, then run the stage notebooks for a track into `runs/<run name>/`, holding its lock; return the timings."
-    from kddcup24 import plan as planner
-    get_track(track); picked = select_stages(stages)  # a stage name that does not exist stops before any work
-    r = check_track(run_recipe(recipe, track, list(overrides), name), track, recipe)  # `kddcup24 run` checked it already (`args_recipe`); a caller from Python too
+
+def run_pipeline(
+    track: int,  # track id 1-5
+    recipe: str | None = None,  # recipe name (default `track{N}`)
+    stages: list[str] | None = None,  # subset of stage names (default all)
+    force: bool = False,  # rerun stages whose outputs are complete
+    data_dir: str
+    | None = None,  # data folder (default `KDDCUP24_DATA`; neither: the public data, fetched into the cache)
+    kernel: str = "python3",  # Jupyter kernel
+    hardware: str | None = None,  # a `kddcup24.plan` hardware profile (default: detected)
+    check_plan: bool = True,  # refuse to start when the plan says a stage does not fit
+    overrides: list[str] = (),  # `section.key=value` recipe overrides (the run gets a folder of its own)
+    name: str | None = None,  # the run's name (default: the recipe's, plus a hash of the overrides)
+) -> dict:
+    """Show the plan, then run the stage notebooks for a track into
+    `runs/<run name>/`, holding its lock; return the timings."""
+    get_track(track)
+    picked = select_stages(stages)  # a stage name that does not exist stops before any work
+    r = check_track(
+        run_recipe(recipe, track, list(overrides), name), track, recipe
+    )  # `kddcup24 run` checked it already (`args_recipe`); a caller from Python too
     pl = planner.plan(r, hardware or planner.detect_hardware())
     print(planner.format_plan(pl), file=sys.stderr)
     if check_plan and not pl["fits"]:
-        raise RuntimeError(f"the plan for {r.name} on {pl['hardware']} does not fit (above); choose other hardware or recipe, or pass --ignore-plan")
-    from kddcup24.core import runs_dir
+        raise RuntimeError(
+            f"the plan for {r.name} on {pl['hardware']} does not fit (above); choose other hardware or recipe, or pass "
+            f"--ignore-plan"
+        )
     bad = preflight(r, picked, data_dir or os.environ.get("KDDCUP24_DATA"), pl, runs_dir())
-    if bad: raise RuntimeError("preflight: the run cannot finish, nothing was started:\n  " + "\n  ".join(bad))
-    if not data_dir and not os.environ.get("KDDCUP24_DATA"):  # no data folder: the public data, fetched (and verified) into the cache
-        from kddcup24.sources import fetch_data
-        print("no data folder given (--data-dir, KDDCUP24_DATA): fetching the public data into the cache", file=sys.stderr)
+    if bad:
+        raise RuntimeError("preflight: the run cannot finish, nothing was started:\n  " + "\n  ".join(bad))
+    if not data_dir and not os.environ.get(
+        "KDDCUP24_DATA"
+    ):  # no data folder: the public data, fetched (and verified) into the cache
+        print(
+            "no data folder given (--data-dir, KDDCUP24_DATA): fetching the public data into the cache", file=sys.stderr
+        )
         data_dir = fetch_data()
-    if data_dir: os.environ["KDDCUP24_DATA"] = str(Path(data_dir).resolve())
+    if data_dir:
+        os.environ["KDDCUP24_DATA"] = str(Path(data_dir).resolve())
     rd = run_folder(r, track).resolve()
-    changed = recipe_changes(rd/"recipe.yaml", r)
-    if changed: raise RuntimeError(f"{rd} was started with another recipe ({', '.join(changed)}): give this run another --name, or remove the folder")
-    print(f"run folder {rd}" + (f" (recipe {recipe or f'track{track}'} with {' '.join(overrides)})" if overrides else ""), file=sys.stderr)
-    with run_lock(rd): return _run_stages(r, track, rd, stages, force, kernel, pl, list(overrides))
+    changed = recipe_changes(rd / "recipe.yaml", r)
+    if changed:
+        raise RuntimeError(
+            f"{rd} was started with another recipe ({', '.join(changed)}): give this run another --name, or remove the "
+            f"folder"
+        )
+    print(
+        f"run folder {rd}" + (f" (recipe {recipe or f'track{track}'} with {' '.join(overrides)})" if overrides else ""),
+        file=sys.stderr,
+    )
+    with run_lock(rd):
+        return _run_stages(r, track, rd, stages, force, kernel, pl, list(overrides))
+
 
 def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
     "Run the selected stage notebooks on a locked run folder (the body of `run_pipeline`)."
     import papermill as pm
+
     os.environ["KDDCUP24_RUNS"] = str(rd.parent)  # the kernels run in nbs/: make the run folder absolute
     os.environ.setdefault("KDDCUP24_PROGRESS", "1")  # scoring shows its tqdm bars (streamed to the terminal below)
     # every stage reads the run's own recipe file: the recipe the run started with, overrides applied
-    params = {"track": track, "recipe": str(rd/"recipe.yaml")}
-    info_p = rd/"pipeline.json"
+    params = {"track": track, "recipe": str(rd / "recipe.yaml")}
+    info_p = rd / "pipeline.json"
     info = json.loads(info_p.read_text()) if info_p.exists() else {}
-    info.update(track=track, recipe=r.name, overrides=overrides, git_commit=git_commit(), packages=package_versions(), plan=pl)
+    info.update(
+        track=track, recipe=r.name, overrides=overrides, git_commit=git_commit(), packages=package_versions(), plan=pl
+    )
     info.setdefault("stages", {})
     for st in select_stages(stages):
         if not st.wanted(r):
-            print(f"[{st.name}] not asked for by recipe {r.name}, skipped", file=sys.stderr); continue
+            print(f"[{st.name}] not asked for by recipe {r.name}, skipped", file=sys.stderr)
+            continue
         if st.done(rd) and not force:
-            print(f"[{st.name}] complete, skipped (use --force to rerun)", file=sys.stderr); continue
-        out = rd/st.notebook
+            print(f"[{st.name}] complete, skipped (use --force to rerun)", file=sys.stderr)
+            continue
+        out = rd / st.notebook
         need = sum(x.get("disk_gib", 0) for x in pl["stages"] if x["stage"] in (st.rows or (st.name,)))
-        check_writable(rd, int(need * 2**30))  # before minutes of work: the folder takes files and has the room the plan says
+        check_writable(
+            rd, int(need * 2**30)
+        )  # before minutes of work: the folder takes files and has the room the plan says
         t0 = time.time()
         print(f"[{st.name}] papermill {st.notebook} -> {out}", file=sys.stderr)
         try:
-            # a bar per stage (cells done, elapsed, estimate left), and what the stage prints streams live to this terminal:
-            # the trainer's `step k/N, estimate left` lines and the scoring bars (KDDCUP24_PROGRESS) inside the long cells
-            # the stage's cells only (`stage_notebook`): the unit tests under the functions are `make test`'s, not the run's
+            # a bar per stage (cells done, elapsed, estimate left), and what the stage prints streams
+            # live to this terminal: the trainer's `step k/N, estimate left` lines and the scoring
+            # bars (KDDCUP24_PROGRESS) inside the long cells the stage's cells only
+            # (`stage_notebook`): the unit tests under the functions are `make test`'s, not the run's
             with tempfile.TemporaryDirectory() as tmp:
-                pm.execute_notebook(str(stage_notebook(nbs_dir()/st.notebook, Path(tmp)/st.notebook)), str(out), parameters={**params, **dict(st.params)},
-                                    kernel_name=kernel, cwd=str(nbs_dir()), progress_bar=True, stdout_file=sys.stderr, stderr_file=sys.stderr)
+                pm.execute_notebook(
+                    str(stage_notebook(nbs_dir() / st.notebook, Path(tmp) / st.notebook)),
+                    str(out),
+                    parameters={**params, **dict(st.params)},
+                    kernel_name=kernel,
+                    cwd=str(nbs_dir()),
+                    progress_bar=True,
+                    stdout_file=sys.stderr,
+                    stderr_file=sys.stderr,
+                )
         except Exception as e:
             info["stages"][st.name] = {"seconds": round(time.time() - t0, 1), "status": "failed", "notebook": str(out)}
-            try: atomic_write(info_p, json.dumps(info, indent=1))
-            except OSError: pass  # a full or read-only disk: the failure below is the news
+            try:
+                atomic_write(info_p, json.dumps(info, indent=1))
+            except OSError:
+                pass  # a full or read-only disk: the failure below is the news
             raise RuntimeError(f"stage {st.name} failed; the executed notebook is {out}: {stage_failure(e)}") from None
         info["stages"][st.name] = {"seconds": round(time.time() - t0, 1), "status": "ok", "notebook": str(out)}
         atomic_write(info_p, json.dumps(info, indent=1))
         print(f"[{st.name}] done in {info['stages'][st.name]['seconds']:.0f} s", file=sys.stderr)
-    for n, s in info["stages"].items(): print(f"{n:<10} {s['status']:<7} {s['seconds']:>8.1f} s", file=sys.stderr)
+    for n, s in info["stages"].items():
+        print(f"{n:<10} {s['status']:<7} {s['seconds']:>8.1f} s", file=sys.stderr)
     return info
+
 
 def add_cli(sub):
     "Register `kddcup24 run`."
@@ -247,11 +409,24 @@ def add_cli(sub):
     p.add_argument("--stages", nargs="+", default=None, help=f"subset of {[s.name for s in PIPELINE]}")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs are complete")
     p.add_argument("--kernel", default="python3")
-    p.add_argument("--hardware", default=None, help="hardware profile for the plan (`kddcup24 plan`; default: detected)")
+    p.add_argument(
+        "--hardware", default=None, help="hardware profile for the plan (`kddcup24 plan`; default: detected)"
+    )
     p.add_argument("--ignore-plan", action="store_true", help="start even when the plan says a stage does not fit")
-    p.add_argument("--name", default=None, help="the run's name, i.e. its folder under runs/ (default: the recipe's, plus a hash of --set)")
+    p.add_argument(
+        "--name",
+        default=None,
+        help="the run's name, i.e. its folder under runs/ (default: the recipe's, plus a hash of --set)",
+    )
+
     def go(a):
         args_recipe(a)  # a bad recipe or --set, or a --track that contradicts the recipe: exit 2 before any work
-        try: run_pipeline(a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel, a.hardware, not a.ignore_plan, a.set, a.name)
-        except RuntimeError as e: print(f"kddcup24 run: error: {e}", file=sys.stderr); sys.exit(1)  # a stage failed or cannot fit; bad input: exit 2
+        try:
+            run_pipeline(
+                a.track, a.recipe, a.stages, a.force, a.data_dir, a.kernel, a.hardware, not a.ignore_plan, a.set, a.name
+            )
+        except RuntimeError as e:
+            print(f"kddcup24 run: error: {e}", file=sys.stderr)
+            sys.exit(1)  # a stage failed or cannot fit; bad input: exit 2
+
     p.set_defaults(func=go)

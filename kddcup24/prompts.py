@@ -13,9 +13,12 @@ __all__ = ['TYPE_INSTRUCTIONS', 'SYSTEM_PREFIX', 'OPTION_INSTRUCTION', 'system_p
 # %% ../nbs/01c_prompts.ipynb #717a4e96
 TYPE_INSTRUCTIONS = {
     "multiple-choice": "This is a multiple-choice question. Answer with the number of the correct option only.",
-    "retrieval": "This is a retrieval task. Answer with the numbers of the selected items, separated by commas, and nothing else.",
-    "ranking": "This is a ranking task. Answer with a permutation of the item numbers, separated by commas, and nothing else.",
-    "named_entity_recognition": "This is a named entity recognition task. Answer with the requested entities copied from the input, separated by commas.",
+    "retrieval": "This is a retrieval task. Answer with the numbers of the selected items, separated by commas, and "
+    "nothing else.",
+    "ranking": "This is a ranking task. Answer with a permutation of the item numbers, separated by commas, and "
+    "nothing else.",
+    "named_entity_recognition": "This is a named entity recognition task. Answer with the requested entities copied "
+    "from the input, separated by commas.",
     "generation": "This is a generation task. Answer briefly and directly, following the instructions.",
 }
 SYSTEM_PREFIX = "You are a helpful online shopping assistant. "
@@ -23,41 +26,58 @@ SYSTEM_PREFIX = "You are a helpful online shopping assistant. "
 # training on short option texts does not teach the generation prompt to answer tersely
 OPTION_INSTRUCTION = "This is a multiple-choice question. Answer with the correct option."
 
-def system_prompt(task_type:str) -> str:
+
+def system_prompt(task_type: str) -> str:
     "The system prompt for a task type."
-    if task_type not in TYPE_INSTRUCTIONS: raise ValueError(f"Unknown task type {task_type!r}; expected one of {list(TASK_TYPES)}")
+    if task_type not in TYPE_INSTRUCTIONS:
+        raise ValueError(f"Unknown task type {task_type!r}; expected one of {list(TASK_TYPES)}")
     return SYSTEM_PREFIX + TYPE_INSTRUCTIONS[task_type]
 
-def chat_messages(question:str, # the `input_field`
-                  task_type:str, # one of `TASK_TYPES`
-                 ) -> list[dict]:
+
+def chat_messages(
+    question: str,  # the `input_field`
+    task_type: str,  # one of `TASK_TYPES`
+) -> list[dict]:
     "System and user messages for one question."
     return [{"role": "system", "content": system_prompt(task_type)}, {"role": "user", "content": question}]
 
-def ranking_order(weights:list[float]) -> list[int]:
+
+def ranking_order(weights: list[float]) -> list[int]:
     "Item numbers (1-based) sorted by decreasing relevance weight."
     return [i + 1 for i in sorted(range(len(weights)), key=lambda i: -weights[i])]
 
-def format_answer(output_field, task_type:str) -> str:
+
+def format_answer(output_field, task_type: str) -> str:
     "The truth written as the answer text the official parser reads back."
-    if task_type == "multiple-choice": return str(output_field)
-    if task_type == "retrieval": return ", ".join(str(x) for x in output_field)
-    if task_type == "ranking": return ", ".join(str(x) for x in ranking_order(output_field))  # truth = relevance weights
-    if task_type == "named_entity_recognition": return ", ".join(output_field)
+    if task_type == "multiple-choice":
+        return str(output_field)
+    if task_type == "retrieval":
+        return ", ".join(str(x) for x in output_field)
+    if task_type == "ranking":
+        return ", ".join(str(x) for x in ranking_order(output_field))  # truth = relevance weights
+    if task_type == "named_entity_recognition":
+        return ", ".join(output_field)
     return output_field if isinstance(output_field, str) else output_field[0]
 
-def chat_example(r:dict) -> dict:
-    "A training example in TRL's conversational prompt/completion form."
-    return {"prompt": chat_messages(r["input_field"], r["task_type"]),
-            "completion": [{"role": "assistant", "content": format_answer(r["output_field"], r["task_type"])}]}
 
-def option_messages(stem:str, # a multiple-choice question without its options
-                   ) -> list[dict]:
+def chat_example(r: dict) -> dict:
+    "A training example in TRL's conversational prompt/completion form."
+    return {
+        "prompt": chat_messages(r["input_field"], r["task_type"]),
+        "completion": [{"role": "assistant", "content": format_answer(r["output_field"], r["task_type"])}],
+    }
+
+
+def option_messages(
+    stem: str,  # a multiple-choice question without its options
+) -> list[dict]:
     "System and user messages after which an option's text is scored (multiple choice by PMI)."
     return [{"role": "system", "content": SYSTEM_PREFIX + OPTION_INSTRUCTION}, {"role": "user", "content": stem}]
 
-def option_example(stem:str, # the question without its options
-                   text:str, # the correct option's text
-                  ) -> dict:
+
+def option_example(
+    stem: str,  # the question without its options
+    text: str,  # the correct option's text
+) -> dict:
     "A training example for multiple choice by PMI: the stem answered with the correct option's text."
     return {"prompt": option_messages(stem), "completion": [{"role": "assistant", "content": text}]}

@@ -17,13 +17,13 @@ def _fake_cuda(monkeypatch, n, capability=(8, 0), gib=80.0):
 def test_each_rank_loads_its_4bit_base_on_its_own_gpu(monkeypatch, rank):
     "Under an 8-GPU launch, rank k sets cuda:k and loads the QLoRA base with device_map {'': k} (not cuda:0 in every rank)."
     import transformers
-    import kddcup24.models as models
+    import kddcup24.train as train
     from kddcup24.core import load_recipe
     from kddcup24.train import load_base
     calls = _fake_cuda(monkeypatch, 8)
     monkeypatch.setenv("WORLD_SIZE", "8"); monkeypatch.setenv("LOCAL_RANK", str(rank))
-    monkeypatch.setattr(models, "resolve_model", lambda name, *a, **k: name)
-    monkeypatch.setattr(models, "load_tokenizer", lambda *a, **k: "tok")
+    monkeypatch.setattr(train, "resolve_model", lambda name, *a, **k: name)  # the names train imported
+    monkeypatch.setattr(train, "load_tokenizer", lambda *a, **k: "tok")
     def fake_load(name, **kw):
         calls.append(("load", kw["device_map"], kw["quantization_config"].load_in_4bit))
         return "model"
@@ -33,13 +33,13 @@ def test_each_rank_loads_its_4bit_base_on_its_own_gpu(monkeypatch, rank):
 
 def test_one_process_on_one_gpu_takes_cuda0(monkeypatch):
     import transformers
-    import kddcup24.models as models
+    import kddcup24.train as train
     from kddcup24.core import load_recipe
     from kddcup24.train import load_base
     calls = _fake_cuda(monkeypatch, 1, (9, 0), 141.0)
     monkeypatch.delenv("WORLD_SIZE", raising=False); monkeypatch.delenv("LOCAL_RANK", raising=False)
-    monkeypatch.setattr(models, "resolve_model", lambda name, *a, **k: name)
-    monkeypatch.setattr(models, "load_tokenizer", lambda *a, **k: "tok")
+    monkeypatch.setattr(train, "resolve_model", lambda name, *a, **k: name)  # the names train imported
+    monkeypatch.setattr(train, "load_tokenizer", lambda *a, **k: "tok")
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda name, **kw: calls.append(kw["device_map"]) or "m")
     load_base(load_recipe("track5-gpu-7b"))
     assert calls == [{"": 0}]

@@ -3,7 +3,7 @@
 A stage imports the foundation, never another stage; the foundation never imports a stage; only the command line, the
 pipeline and the docs builder import stages; and no module imports itself back through others (no cycle).
 """
-import ast
+import ast, re
 from pathlib import Path
 from conftest import ROOT
 
@@ -73,3 +73,58 @@ def test_each_notebook_names_its_module():
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         exp = [l.split()[-1] for c in cells if c["cell_type"] == "code" for l in "".join(c["source"]).splitlines() if l.startswith("#| default_exp")]
         if exp: assert nb.stem.split("_", 1)[1] == exp[0], (nb.name, exp)
+
+# Issue 36: readable lines. `ruff format` (configured once in pyproject.toml: 120 columns) gives one statement per line;
+# comments, docstrings and long strings are wrapped in the notebooks. What nbdev writes itself is left out: `_modidx.py`
+# (its index, pretty-printed at 140 columns) and the first line of each `__all__` (wrapped at 120 before nbdev prefixes
+# `__all__ = `); neither is read or edited by hand.
+WIDTH = 120
+
+def long_lines(files) -> list[str]:
+    "Lines over WIDTH characters, as 'file:line (length)'."
+    return [f"{f.name}:{i} ({len(l)})" for f in files for i, l in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+            if len(l) > WIDTH and not l.startswith("__all__ = [")]
+
+def test_no_long_line():
+    files = [f for f in sorted((ROOT/"kddcup24").glob("*.py")) if f.name != "_modidx.py"]
+    assert long_lines(files) == []
+
+def statements_per_line(src: str) -> list[int]:
+    "Lines on which two or more statements start (`a = 1; b = 2`, `if x: y`)."
+    starts = {}
+    for n in ast.walk(ast.parse(src)):
+        if isinstance(n, ast.stmt): starts[n.lineno] = starts.get(n.lineno, 0) + 1
+    return sorted(l for l, k in starts.items() if k > 1)
+
+def test_one_statement_per_line():
+    bad = {f.name: statements_per_line(f.read_text(encoding="utf-8")) for f in sorted((ROOT/"kddcup24").glob("*.py"))}
+    assert {k: v for k, v in bad.items() if v} == {}
+    assert statements_per_line("a = 1; b = 2\nif a:\n    c = 3\nif b: d = 4\n") == [1, 4]
+
+LIGHT = {"yaml", "packaging", "numpy"}
+
+def inner_imports(src: str) -> list[str]:
+    "Imports inside functions of the standard library, of the package or of a light library (they belong at the top)."
+    import sys
+    out = []
+    for fn in ast.walk(ast.parse(src)):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
+        for n in ast.walk(fn):
+            if isinstance(n, ast.Try): continue
+            if isinstance(n, ast.ImportFrom): roots = ["kddcup24" if n.level else n.module.split(".")[0]]
+            elif isinstance(n, ast.Import): roots = [a.name.split(".")[0] for a in n.names]
+            else: continue
+            out += [f"{n.lineno}: {ast.unparse(n)}" for r in roots[:1] if r in sys.stdlib_module_names or r in LIGHT or r == "kddcup24"]
+    return out
+
+def test_imports_at_the_top():
+    "Only heavy or optional libraries are imported inside functions (each module says so once, beside its imports)."
+    bad = {}
+    for f in sorted((ROOT/"kddcup24").glob("*.py")):
+        src = f.read_text(encoding="utf-8")
+        if inner_imports(src): bad[f.name] = inner_imports(src)
+        lazy = [n for n in ast.walk(ast.parse(src)) if isinstance(n, (ast.Import, ast.ImportFrom)) and n.col_offset > 0]
+        if lazy and "imported inside the functions" not in re.sub(r"\s*\n#\s*", " ", src): bad[f.name] = "imports inside functions without the comment that says why"
+    assert bad == {}
+    assert inner_imports("import torch\ndef f():\n    import json\n    from kddcup24.core import x\n    import torch\n") == [
+        "3: import json", "4: from kddcup24.core import x"]
