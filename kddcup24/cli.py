@@ -211,11 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     recipe_args(
         q, track=False, data_dir=False, default="track5; `vanilla`: the starter kit's loop on track5's model settings"
     )
-    set_flag(q, "--model", "model.base", "hub id, local folder, or embedded name", str)
+    set_flag(q, "--model")
     q.add_argument("--time-limit", type=float, help="seconds for the whole run: generations are shortened to fit")
-    set_flag(q, "--limit", "inference.eval_limit", "only the first N questions", int)
+    set_flag(q, "--limit")
     set_flag(q, "--batch-size", "inference.batch_size", "questions per forward pass", int)
-    set_flag(q, "--dtype", "model.dtype", "torch dtype", str)
+    set_flag(q, "--dtype")
     set_flag(
         q, "--trust-remote-code", "model.trust_remote_code", "run code shipped with the model", nargs=0, const=True
     )

@@ -16,13 +16,13 @@ import io
 
 # %% auto #0
 __all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'HIDDEN', 'TASK_TYPES', 'MC_SCORING', 'TRAIN_LAUNCH',
-           'TRAIN_LOSS', 'AWQ_RATE', 'QUANT_METHODS', 'MAX_RECIPE_BYTES', 'RANGES', 'cache_dir', 'data_dir',
-           'check_name', 'runs_dir', 'atomic_write', 'OutputError', 'claim_output', 'claim_file', 'atomic_dir',
-           'sha256_file', 'save_figure', 'disk_fault', 'check_writable', 'Track', 'get_track', 'ModelConfig',
-           'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig', 'Recipe',
-           'QuantMethod', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override', 'check_ranges',
-           'load_recipe', 'as_recipe', 'check_track', 'recipe_args', 'set_flag', 'args_recipe', 'recipe_dict',
-           'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
+           'TRAIN_LOSS', 'AWQ_RATE', 'QUANT_METHODS', 'MAX_RECIPE_BYTES', 'RANGES', 'SHORTHANDS', 'cache_dir',
+           'data_dir', 'check_name', 'runs_dir', 'atomic_write', 'OutputError', 'claim_output', 'claim_file',
+           'atomic_dir', 'sha256_file', 'save_figure', 'disk_fault', 'check_writable', 'Track', 'get_track',
+           'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig', 'QuantConfig',
+           'Recipe', 'QuantMethod', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes', 'parse_override',
+           'check_ranges', 'load_recipe', 'as_recipe', 'check_track', 'recipe_args', 'set_flag', 'args_recipe',
+           'recipe_dict', 'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -902,17 +902,27 @@ class _SetField(argparse.Action):
         ]
 
 
+# The shorthands several commands share, declared here once: flag -> (recipe field, value type, what the value means)
+SHORTHANDS = {
+    "--limit": ("inference.eval_limit", int, "only the first N questions of each set"),
+    "--model": ("model.base", str, "hub id, local folder, or embedded name"),
+    "--dtype": ("model.dtype", str, "torch dtype of the weights"),
+}
+
+
 def set_flag(
     p,  # a command's `argparse` parser, with `--set` (`recipe_args`)
     flag: str,  # the option, e.g. `--limit`
-    field: str,  # the recipe field it stands for, e.g. `inference.eval_limit`
-    help: str,  # what the value means
+    field: str | None = None,  # the recipe field it stands for, e.g. `inference.eval_limit` (None: `SHORTHANDS`'s)
+    help: str | None = None,  # what the value means (None: `SHORTHANDS`'s)
     # int, float or str: checks the value and writes it as one (None: as given, read as YAML like any `--set`)
     type=None,
     **kw,  # more `add_argument` arguments: `choices`, `metavar`; `nargs=0, const=True` for a switch
 ):
     """Declare `flag` as a shorthand of `--set field=VALUE` (appended to `--set`
     in command-line order): no default of its own, the recipe's stands."""
+    if field is None:
+        field, type, help = SHORTHANDS[flag]
     sec, _, key = field.partition(".")
     hints = typing.get_type_hints(Recipe)
     if sec not in hints or not is_dataclass(hints[sec]) or key not in {f.name for f in fields(hints[sec])}:

@@ -463,7 +463,7 @@ def add_cli(sub):
     recipe_args(p)
     p.add_argument("--adapters", nargs="+", required=True, help="adapter folders (seeds, data orders or checkpoints)")
     set_flag(p, "--alpha", "merge.wise_ft_alpha", "wise-ft a in [0, 1], or auto (sweep the recipe's grid)")
-    set_flag(p, "--limit", "inference.eval_limit", "only the first N records of each eval set", int)
+    set_flag(p, "--limit")
 
     def go(a):
         with open_run(args_recipe(a)):

@@ -409,9 +409,7 @@ def add_cli(sub):
     p.add_argument("--stages", nargs="+", default=None, help=f"subset of {[s.name for s in PIPELINE]}")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs are complete")
     p.add_argument("--kernel", default="python3")
-    p.add_argument(
-        "--hardware", default=None, help="hardware profile for the plan (`kddcup24 plan`; default: detected)"
-    )
+    planner.hardware_arg(p)
     p.add_argument("--ignore-plan", action="store_true", help="start even when the plan says a stage does not fit")
     p.add_argument(
         "--name",

@@ -22,7 +22,7 @@ from .models import EMBEDDED, resolve_model
 __all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'POOL', 'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW', 'AWQ_GRID',
            'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate', 'linear_params', 'detect_hardware', 'model_shape',
            'recipe_problems', 'valid_questions', 'cpu_shares', 'mixture_examples', 'train_row', 'awq_row', 'plan',
-           'format_plan', 'cmd_plan', 'add_cli']
+           'format_plan', 'cmd_plan', 'hardware_arg', 'add_cli']
 
 # %% ../nbs/01f_plan.ipynb #p005
 @dataclass(frozen=True)
@@ -810,14 +810,16 @@ def cmd_plan(a):
     return p
 
 
+def hardware_arg(p):  # a command's `argparse` parser
+    "Declare `--hardware`, the profile a plan is made for (`plan` and `run` take it)."
+    p.add_argument("--hardware", default=None, help=f"a profile ({', '.join(HARDWARE)}; default: this machine)")
+    return p
+
+
 def add_cli(sub):
     "Register `kddcup24 plan`."
     p = sub.add_parser("plan", help="per stage: device, memory, minutes, and whether it fits the hardware")
     recipe_args(p, data_dir=False)
-    p.add_argument(
-        "--hardware",
-        default=None,
-        help="a profile (cpu, 1xT4, 4xT4, 8xA100-80G, 1xH100, 1xH200; default: this machine)",
-    )
+    hardware_arg(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)

@@ -300,7 +300,7 @@ def add_cli(sub):
     )
     set_flag(p, "--bits", "quant.bits", "weight bits", int)
     set_flag(p, "--group-size", "quant.group_size", "weights per quantization group", int)
-    set_flag(p, "--limit", "inference.eval_limit", "only the first N records of each eval set", int)
+    set_flag(p, "--limit")
 
     def go(a):
         with open_run(args_recipe(a)):

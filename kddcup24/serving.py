@@ -324,12 +324,12 @@ def add_cli(sub):
     p = sub.add_parser("bench-inference", help="time and score the engine against the starter kit's vanilla loop")
     p.add_argument("--data", required=True, help="questions with truths (e.g. shopbench/development.json)")
     recipe_args(p, track=False, data_dir=False, default="track5")
-    set_flag(p, "--model", "model.base", "hub id, local folder, or embedded name", str)
-    set_flag(p, "--limit", "inference.eval_limit", "only the first N questions", int)
+    set_flag(p, "--model")
+    set_flag(p, "--limit")
     p.add_argument(
         "--batch-size", type=int, default=8, help="batch size of the vanilla loop (the engine's: inference.batch_size)"
     )
-    set_flag(p, "--dtype", "model.dtype", "torch dtype of the weights", str)
+    set_flag(p, "--dtype")
     p.add_argument(
         "--speed",
         action="store_true",
