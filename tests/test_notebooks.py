@@ -41,3 +41,23 @@ def test_the_output_check_sees_a_missing_output():
     cells = [cell("df"), cell("df", [{"output_type": "execute_result"}]), cell("#| slow\ndf"), cell("plot(df);"), cell("x = 1"),
              cell("card['train']"), {"cell_type": "markdown", "source": ["df"]}]
     assert uncommitted_displays(cells) == [0, 5]
+
+def parameter_names(src: str) -> tuple[list[str], list[str]]:
+    "The names a parameters cell assigns, and those papermill's inspector reads (it skips a line whose comment holds '=')."
+    import ast, nbformat
+    from papermill.translators import PythonTranslator
+    assigned = [n.target.id if isinstance(n, ast.AnnAssign) else n.targets[0].id
+                for n in ast.parse(src).body if isinstance(n, (ast.Assign, ast.AnnAssign))]
+    return assigned, [p.name for p in PythonTranslator.inspect(nbformat.v4.new_code_cell(src))]
+
+@pytest.mark.parametrize("nb", NBS)
+def test_papermill_reads_every_parameter(nb):
+    "`papermill --help-notebook` and the pipeline see every parameter (an unreadable one prints a warning in `make run`)."
+    import json
+    for c in json.loads((ROOT/"nbs"/nb).read_text(encoding="utf-8"))["cells"]:
+        if "parameters" in c.get("metadata", {}).get("tags", []):
+            assigned, read = parameter_names("".join(c["source"]))
+            assert read == assigned, f"{nb}: papermill reads {read} of {assigned}"
+
+def test_the_parameter_check_sees_an_unreadable_line():
+    assert parameter_names('a: int = 1  # one\nb: list = []  # e.g. ["x=1"]\n') == (["a", "b"], ["a"])
