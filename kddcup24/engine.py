@@ -19,9 +19,9 @@ from pathlib import Path
 __all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_TYPES', 'BAN', 'CONTENT_FREE', 'SHRINKABLE',
            'SLOWDOWN', 'KIT_BATCH', 'CUT', 'route', 'router_accuracy', 'Policy', 'Vocab', 'get_vocab', 'list_state',
            'list_text_budget', 'mc_options', 'mc_parts', 'make_policy', 'constrain', 'finish', 'policy_processor',
-           'chat_prompt', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard', 'other_runnable',
-           'cpu_threads', 'kit_batch_size', 'hidden_questions', 'call_limit', 'common_prefix', 'token_batches',
-           'encodable', 'context_size', 'truncate_middle', 'Engine', 'int8_copy', 'predict_records']
+           'chat_prompt', 'content_free_question', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard',
+           'other_runnable', 'cpu_threads', 'kit_batch_size', 'hidden_questions', 'call_limit', 'common_prefix',
+           'token_batches', 'encodable', 'context_size', 'truncate_middle', 'Engine', 'int8_copy', 'predict_records']
 
 # %% ../nbs/01d_engine.ipynb #094dda56
 RANKING_CUES = ("permutation", "rank ", "ranking", "re-rank", "rerank")
@@ -170,7 +170,8 @@ def mc_options(question: str) -> list[str]:
     opts = numbered_items(question)
     if len(opts) >= 2 and max(opts) <= 9:
         return [str(o) for o in opts]
-    m = re.search(r"scale of (\d) to (\d)", question)
+    # a rating "on a scale of 1 to 5" (ShopBench), "from 1 to 5" or "using a 1 to 5 scale" (EC-Guide's review scores)
+    m = re.search(r"(?:scale of|from|\ba|\bon) (\d) to (\d)\b", question)
     if m:  # "from 5 to 1" names the same options as "from 1 to 5" (an empty range would leave no option to answer)
         lo, hi = sorted(int(x) for x in m.groups())
         return [str(i) for i in range(lo, hi + 1)]
@@ -194,7 +195,7 @@ def make_policy(
     task_type: str,  # from `route`
     tok,  # the tokenizer
     max_new_tokens: dict[str, int],  # per-type budgets (`recipe.inference.max_new_tokens`)
-    mc_bias: dict[str, float] | None = None,  # option digit -> logit bias (debiasing), or None
+    mc_bias=None,  # debiasing: option numbers (a tuple) -> {digit: logit bias} (`Engine.calibration`), or None
     ner_boost: float = 0.0,  # added to the logits of tokens found in the query
     mc_scoring: str = "digit",  # multiple choice: "digit" (decode one option number) or "pmi" (score option texts)
 ) -> Policy:
@@ -204,9 +205,11 @@ def make_policy(
     v, budget = get_vocab(tok), max_new_tokens[task_type]
     if task_type == "multiple-choice":
         opts = [o for o in mc_options(question) if o in v.digits]
-        bias = {v.digits[o]: mc_bias.get(o, 0.0) for o in opts} if mc_bias else {}
         parts = mc_parts(question) if mc_scoring == "pmi" else None
         stem, texts = parts if parts else ("", None)
+        # option texts are scored, not decoded: only the digit path uses the calibration
+        cal = mc_bias(tuple(opts)) if mc_bias and texts is None and opts else {}
+        bias = {v.digits[o]: cal.get(o, 0.0) for o in opts} if cal else {}
         return Policy(task_type, 1, allowed=[v.digits[o] for o in opts], bias=bias, options=texts, stem=stem)
     if task_type in LIST_TYPES:
         items = [str(i) for i in numbered_items(question) if i > 0] or [str(i) for i in range(1, 6)]
@@ -295,18 +298,28 @@ def chat_prompt(tok, question: str, task_type: str) -> str:
     return tok.apply_chat_template(chat_messages(question, task_type), tokenize=False, add_generation_prompt=True)
 
 
-def content_free_bias(model, tok, n_options: int = 10) -> dict[str, float]:
-    "Debiasing biases for option digits: minus the log-probabilities a content-free question gets."
+def content_free_question(opts: tuple[str, ...]) -> str:
+    "A multiple-choice question with no content that lists the option numbers `opts`."
+    return "N/A\n" + "".join(f"{o}. N/A\n" for o in opts) + "Answer: "
+
+
+def content_free_bias(
+    model,
+    tok,  # a causal LM and its tokenizer
+    opts: tuple[str, ...],  # the option numbers of the questions it calibrates (`mc_options`)
+) -> dict[str, float]:
+    """Debiasing biases for one option set: minus each option digit's log-probability
+    (renormalised over the set) after a content-free question listing the same set."""
     import torch
 
     v = get_vocab(tok)
-    q = "N/A\n" + "".join(f"{i}. N/A\n" for i in range(4)) + "Answer: "
-    enc = tok([chat_prompt(tok, q, "multiple-choice")], return_tensors="pt", add_special_tokens=False).to(model.device)
+    opts = [o for o in opts if o in v.digits]
+    q = chat_prompt(tok, content_free_question(tuple(opts)), "multiple-choice")
+    enc = tok([q], return_tensors="pt", add_special_tokens=False).to(model.device)
     with torch.inference_mode():
         lg = model(**enc).logits[0, -1].float()
-    digs = [str(i) for i in range(n_options) if str(i) in v.digits]
-    lp = torch.log_softmax(lg[[v.digits[d] for d in digs]], -1)
-    return {d: -float(x) for d, x in zip(digs, lp)}
+    lp = torch.log_softmax(lg[[v.digits[o] for o in opts]], -1)
+    return {o: -float(x) for o, x in zip(opts, lp)}
 
 # %% ../nbs/01d_engine.ipynb #4f68eb9f
 CONTENT_FREE = "Answer:"  # the question an option text is compared against (PMI)
@@ -568,7 +581,7 @@ class Engine:
         self.debias = self.cfg.mc_debias if debias is None else debias
         self.ner_boost = self.cfg.ner_boost if ner_boost is None else ner_boost
         self.vocab = get_vocab(tok)
-        self.mc_bias = content_free_bias(self.model, tok) if self.debias else None
+        self.mc_bias = {} if self.debias else None  # option numbers -> their calibration (`calibration`)
         self.timings = {}  # task type -> (questions, seconds)
         self.budgets = []  # (task type, max new tokens) of each batch run
         self.guard = TimeGuard(None)  # started by each `predict`; its measured cost carries over
@@ -580,10 +593,25 @@ class Engine:
         "One policy per question (budgets only when the recipe turns constraints off)."
         if not self.cfg.constrained:
             return [Policy(t, self.cfg.max_new_tokens[t]) for t in types]
+        cal = self.calibration if self.mc_bias is not None else None
         return [
-            make_policy(q, t, self.tok, self.cfg.max_new_tokens, self.mc_bias, self.ner_boost, self.cfg.mc_scoring)
+            make_policy(q, t, self.tok, self.cfg.max_new_tokens, cal, self.ner_boost, self.cfg.mc_scoring)
             for q, t in zip(questions, types)
         ]
+
+    def calibration(
+        self,
+        opts: tuple[str, ...],  # option numbers of a question
+    ) -> dict[str, float]:
+        """The debiasing of one option set, measured once (`content_free_bias`): a calibration
+        applies only to the options it was measured on (a 0-3 listing says nothing of a 1-5 rating)."""
+        if opts not in self.mc_bias:
+            self.mc_bias[opts] = self._content_free(opts)
+        return self.mc_bias[opts]
+
+    def _content_free(self, opts: tuple[str, ...]) -> dict[str, float]:
+        "This backend's `content_free_bias`."
+        return content_free_bias(self.model, self.tok, opts)
 
     def fit(
         self,

@@ -21,7 +21,9 @@ from kddcup24.run import (
     update_metrics,
 )
 import json
+import random
 import shutil
+from .shopbench import aggregate, task_groups, with_intervals
 from .core import wise_ft_weights
 from .models import resolve_model
 # Heavy or optional libraries are imported inside the functions that use them, so that
@@ -30,8 +32,8 @@ from .models import resolve_model
 
 # %% auto #0
 __all__ = ['average_adapters', 'average_lora', 'model_folder', 'merge_lora', 'merge_adapters', 'wise_ft', 'overall',
-           'choose_alpha', 'sweep_refs', 'sweep_rows', 'plot_sweep', 'same_weights', 'adapter_checkpoints',
-           'run_ensemble', 'add_cli']
+           'choose_alpha', 'dev_halves', 'half_scores', 'cross_fit', 'scores_report', 'sweep_refs', 'sweep_rows',
+           'plot_sweep', 'same_weights', 'adapter_checkpoints', 'run_ensemble', 'add_cli']
 
 # %% ../nbs/05_ensemble.ipynb #8dfc675f
 def average_adapters(
@@ -250,6 +252,65 @@ def choose_alpha(scores: dict) -> float:
     best = max(scores.values())
     return min(a for a, s in scores.items() if s >= best - 1e-12)
 
+# %% ../nbs/05_ensemble.ipynb #e39d3fd6
+def dev_halves(
+    qs: list[dict],  # per-question scores (`run.question_scores`): an `id` and what puts it in a task
+    seed: int,  # the recipe's `data.seed`
+) -> list[list[str]]:
+    """The questions' ids in two halves, each task's questions split as evenly as
+    possible (an odd task's extra question to the smaller half), shuffled by `seed`."""
+    rng, halves, groups = random.Random(seed), [[], []], task_groups(qs)
+    for k in sorted(groups):
+        ids = sorted(qs[i]["id"] for i in groups[k])  # the order the questions came in does not matter
+        rng.shuffle(ids)
+        n0, n1 = len(halves[0]), len(halves[1])
+        big = rng.randrange(2) if n0 == n1 else int(n1 < n0)
+        halves[big] += ids[: (len(ids) + 1) // 2]
+        halves[1 - big] += ids[(len(ids) + 1) // 2 :]
+    return [sorted(h) for h in halves]
+
+
+def half_scores(
+    qs: list[dict],  # per-question scores of one model
+    halves: list[list[str]],  # two lists of question ids (`dev_halves`)
+) -> dict:
+    "`overall` (track 5: the mean of tracks 1-4, each the mean of its tasks) on each half and on all the questions."
+    parts = [set(h) for h in halves]
+    subs = {**{f"half{h}": [q for q in qs if q["id"] in p] for h, p in enumerate(parts)}, "all": qs}
+    return {k: overall(aggregate(v, v)) for k, v in subs.items()}
+
+
+def cross_fit(
+    cands: dict,  # a -> per-question scores of the wise-ft model at a, all on the same questions
+    halves: list[list[str]],  # those questions' ids in two halves (`dev_halves`)
+) -> dict:
+    """a chosen on all the questions (`alpha`) and for each half on the other half (`alpha_per_half`);
+    `records`: each question's score at the a chosen without it; `scores`: a -> `half_scores`."""
+    ids = [[q["id"] for q in qs] for qs in cands.values()]
+    if any(sorted(x) != sorted(ids[0]) for x in ids) or sorted(ids[0]) != sorted(halves[0] + halves[1]):
+        raise ValueError("cross_fit: every a must be scored on the same questions, those of the two halves")
+    if not all(halves):
+        raise ValueError("cross_fit: a half has no questions (cross-fitting needs two questions or more)")
+    scores = {a: half_scores(qs, halves) for a, qs in cands.items()}
+    per_half = [choose_alpha({a: s[f"half{1 - h}"] for a, s in scores.items()}) for h in (0, 1)]
+    half = {i: h for h, hs in enumerate(halves) for i in hs}
+    by_id = {a: {q["id"]: q for q in qs} for a, qs in cands.items()}
+    return {
+        "alpha": choose_alpha({a: s["all"] for a, s in scores.items()}),
+        "alpha_per_half": per_half,
+        "halves": halves,
+        "scores": scores,
+        "records": [by_id[per_half[half[i]]][i] for i in ids[0]],
+    }
+
+
+def scores_report(
+    qs: list[dict],  # per-question scores (`run.question_scores`), of one model or put together from several
+) -> dict:
+    """The report `evaluate_records` gives (tasks, types, tracks, 95% intervals),
+    made from per-question scores, which it carries as `_records`."""
+    return {**with_intervals(aggregate(qs, qs), qs, qs), "_records": qs}
+
 # %% ../nbs/05_ensemble.ipynb #e20d63bc
 def sweep_refs(
     base: str,  # the base model
@@ -283,8 +344,9 @@ def plot_sweep(
     chosen: float | None = None,  # the chosen a, marked on the plot
     title: str = "",  # plot title
     path: str | Path | None = None,  # save the figure here (PNG)
+    cf: dict | None = None,  # a `cross_fit` result: each dev half's curve, and the a each half got, marked
 ):
-    "Score against a, one line per eval set and fine-tuned model."
+    "Score against a, one line per eval set and fine-tuned model (and per dev half, cross-fitted)."
     import matplotlib
 
     matplotlib.use("Agg")
@@ -296,10 +358,18 @@ def plot_sweep(
         ax.plot(*zip(*pts), marker="o", label=f"{name}: {model}")
     if chosen is not None:
         ax.axvline(chosen, color="grey", ls="--", label=f"chosen a = {chosen}")
+    if cf:
+        s, xs = cf["scores"], sorted(cf["scores"])
+        ln = [ax.plot(xs, [s[x][f"half{h}"] for x in xs], ls=":", marker=".", label=f"dev half {h}")[0] for h in (0, 1)]
+        for h, x in enumerate(cf["alpha_per_half"]):  # chosen on the other half: marked on its curve
+            o = 1 - h
+            ax.plot(
+                x, s[x][f"half{o}"], "*", ms=11, color=ln[o].get_color(), label=f"half {h} at a = {x} (best on {o})"
+            )
     ax.set_xlabel("a   (W = (1-a)·W_base + a·W_ft)")
     ax.set_ylabel("score")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     if path:
         save_figure(fig, path, dpi=120, close=False)
@@ -327,86 +397,41 @@ def run_ensemble(
     data_dir: str | None = None,  # data folder (default `KDDCUP24_DATA`)
     overrides: list[str] = (),  # `section.key=value` recipe overrides
 ) -> dict:
-    """Average the adapters; sweep wise-ft a from the better of the average and
-    the final adapter; save the merged model; record `ensemble` and `wise_ft`."""
+    """Average the adapters; sweep wise-ft a from the better of the average and the final adapter, chosen on
+    `merge.alpha_on` (dev: cross-fitted); save the merged model; record `ensemble` and `wise_ft`."""
     rc = as_recipe(recipe, track, overrides)
     rd = run_folder(rc, track)
     ft = merge_adapters(
         rc.model.base, adapters, rd / "ensemble", dtype=rc.model.dtype, adapter_out=rd / "ensemble_adapter"
     )  # streams: no model in RAM
     sets = eval_sets(track, rd, data_dir, rc.inference.eval_limit)
-    pick = "valid" if "valid" in sets else "dev"
-    alpha = rc.merge.wise_ft_alpha
-    grid = rc.merge.wise_ft_grid if alpha == "auto" else [float(alpha)]
-    done = same_questions(
-        read_metrics(rd)["stages"], sets
-    )  # earlier stages' scores, where they answered these questions
-    # a is chosen on `pick` alone; dev is answered only at the chosen a and for the ensemble, which keeps the stage
-    # within minutes on 2 CPU cores; a = 0 is the base model, already scored by the zero-shot stage
+    on = "valid" if rc.merge.alpha_on == "valid" and "valid" in sets else "dev"  # where a is chosen
+    kept_on = "valid" if "valid" in sets else "dev"  # where the average meets the final adapter: dev only if it must
+    auto = rc.merge.wise_ft_alpha == "auto"
+    grid = sorted(set(rc.merge.wise_ft_grid if auto else [float(rc.merge.wise_ft_alpha)]))
+    done = same_questions(read_metrics(rd)["stages"], sets)  # earlier stages' scores, where they answered these
     ens = sweep_refs(rc.model.base, rd / "ensemble_adapter", ft, [1.0])
-    rows = sweep_rows(score({pick: sets[pick]}, list(ens.values()), rc), ens, pick)
-    kept, src, src_ad = _start_from(rc, rd, done, pick, rows[0]["score"]), ft, rd / "ensemble_adapter"
+    res = score(sets, list(ens.values()), rc)  # the average at a = 1 on every set: the ensemble stage's reports
+    rows = [r for n in sets for r in sweep_rows(res, ens, n)]
+    kept, compared = _start_from(rc, rd, done, kept_on, _row(rows, 1.0, kept_on, "ensemble")["score"])
+    src, src_ad = ft, rd / "ensemble_adapter"
     if kept == "sft":
         src, src_ad = merge_lora(rc.model.base, rd / "sft", rd / "sft_merged", dtype=rc.model.dtype), rd / "sft"
-        r = _stage_report(rd, done, "sft", pick)
-        rows.append({"alpha": 1.0, "set": pick, "model": "sft", "score": overall(r), "report": r})
-    refs = sweep_refs(rc.model.base, src_ad, src, sorted(set(grid) - {1.0}), kept)
+    rows += _recorded(rd, done, sets, kept)
+    have = {r["alpha"] for r in rows if (r["set"], r["model"]) == (on, kept)}
+    refs = sweep_refs(rc.model.base, src_ad, src, [a for a in grid if a not in have], kept)
     if refs:
-        rows += sweep_rows(score({pick: sets[pick]}, list(refs.values()), rc), refs, pick, kept)
-    a = choose_alpha(
-        {r["alpha"]: r["score"] for r in rows if r["set"] == pick and r["model"] == kept and r["alpha"] in grid}
-    )
-    if pick != "dev":
-        want = {"ensemble": {1.0: ens[1.0]}}
-        sft_dev = (done.get("sft") or {}).get("dev_s_per_question")
-        if (
-            kept == "sft" and a == 1.0 and sft_dev
-        ):  # the final adapter merged at a = 1 is the SFT stage's model: its dev answers and time are reused
-            r = _stage_report(rd, done, "sft", "dev")
-            rows.append(
-                {
-                    "alpha": 1.0,
-                    "set": "dev",
-                    "model": "sft",
-                    "score": overall(r),
-                    "report": r,
-                    "seconds": sft_dev * len(sets["dev"]),
-                }
-            )
-        else:
-            want.setdefault(kept, {})[a] = sweep_refs(rc.model.base, src_ad, src, [a], kept)[
-                a
-            ]  # the same reference when it is the ensemble at 1
-        res = score({"dev": sets["dev"]}, [x for d in want.values() for x in d.values()], rc)
-        for model, d in want.items():
-            rows += sweep_rows(res, d, "dev", model)
-    zs = done.get("zero_shot")
-    if zs:
-        rows += [
-            {"alpha": 0.0, "set": n, "model": kept, "score": overall(r), "report": r}
-            for n, r in (("dev", zs), ("valid", zs.get("valid")))
-            if r
-        ]
+        rows += sweep_rows(score({on: sets[on]}, list(refs.values()), rc), refs, on, kept)
+    a, cf, alone = _choose(rows, grid, on, kept, auto, rc.data.seed)
+    need = {n: recs for n, recs in sets.items() if not _row(rows, a, n, kept)}
+    if need:  # the other set, at the chosen a
+        ref = sweep_refs(rc.model.base, src_ad, src, [a], kept)
+        res = score(need, list(ref.values()), rc)
+        rows += [r for n in need for r in sweep_rows(res, ref, n, kept)]
     merged = wise_ft(rc.model.base, src, a, rd / "merged", dtype=rc.model.dtype)
-    plot_sweep(rows, a, f"track {track}: wise-ft sweep", rd / "wise_ft_sweep.png")
-    # each adapter alone, to check the ensemble against the best of them (the final one is free: the SFT stage)
-    singles = {}
-    if "valid" in sets:
-        sft = done.get("sft")
-        todo = []
-        for ad in adapters:
-            if sft and sft.get("valid") and same_weights(ad, rd / "sft"):
-                singles[str(ad)] = overall(sft["valid"])  # the final adapter
-            elif rc.merge.score_singles:
-                todo.append(ModelRef(rc.model.base, adapter=str(ad), name=f"single_{len(todo)}"))
-        res = score({"valid": sets["valid"]}, todo, rc) if todo else {}
-        singles.update({x.adapter: overall(res[x.label]["valid"]) for x in todo})
-        singles = {str(ad): singles[str(ad)] for ad in adapters if str(ad) in singles}
-    row = lambda al, name, model: next(
-        (r for r in rows if r["alpha"] == al and r["set"] == name and r["model"] == model), {}
-    )
-    rep = lambda al, name, model: row(al, name, model).get("report")
-    secs = row(a, "dev", kept).get("seconds")  # the merged model's time on dev, which the AWQ stage compares against
+    plot_sweep(rows, a, f"track {track}: wise-ft sweep", rd / "wise_ft_sweep.png", cf)
+    rep = lambda al, name, model: _row(rows, al, name, model).get("report")
+    secs = _row(rows, a, "dev", kept).get("seconds")  # the merged model's time on dev, which the AWQ stage compares
     update_metrics(
         rd,
         "ensemble",
@@ -414,36 +439,110 @@ def run_ensemble(
         rep(1.0, "valid", "ensemble"),
         ("ensemble", ft),
         adapters=[str(x) for x in adapters],
-        single_adapters_valid=singles,
+        single_adapters_valid=_singles(rc, rd, done, sets, adapters),
     )
+    own = (compared and kept_on == "dev") or alone  # the average or the final adapter, or a, picked on all of dev
     m = update_metrics(
         rd,
         "wise_ft",
-        rep(a, "dev", kept),
+        scores_report(cf["records"]) if cf else rep(a, "dev", kept),
         rep(a, "valid", kept),
         ("merged", merged),
         alpha=a,
-        chosen_on=pick,
+        chosen_on=on if auto else "recipe",  # a fixed a is the recipe's choice
         wise_ft_of=kept,
+        kept_on=kept_on,
+        dev_is="cross-fitted" if cf else "merged",
+        **(_cross_fit_entry(cf, rc.data.seed, rep(a, "dev", kept)) if cf else {}),
+        dev_selected_on_itself=own,
+        merged_dev_selected_on_itself=own or bool(cf and set(cf["alpha_per_half"]) != {a}),
         dev_s_per_question=round(secs / len(sets["dev"]), 3) if secs else None,
         sweep=[{k: r[k] for k in ("alpha", "set", "model", "score")} for r in rows],
         peak_rss_gib=round(peak_rss_gib(), 2),
     )
+    cfs = f" (cross-fitted: the halves at a = {cf['alpha_per_half']})" if cf else ""
     print(
-        f"track {track}: wise-ft of the {kept}, chosen a = {a} (on {pick}); merged model -> {merged}; peak RSS "
-        f"{peak_rss_gib():.2f} GiB"
+        f"track {track}: wise-ft of the {kept}, a = {a} chosen on {on if auto else 'recipe'}{cfs}; "
+        f"merged model -> {merged}; peak RSS {peak_rss_gib():.2f} GiB"
     )
     return m
 
 
-def _start_from(rc, rd: Path, done: dict, pick: str, ensemble_score: float) -> str:
-    """`sft` when the recipe lets the final adapter alone stand in
-    for an average that scores lower on `pick`, else `ensemble`."""
+def _row(rows: list[dict], a: float, split: str, model: str) -> dict:
+    "The sweep row of `model` at `a` on `split` (empty if there is none)."
+    return next((r for r in rows if (r["alpha"], r["set"], r["model"]) == (a, split, model)), {})
+
+
+def _start_from(rc, rd: Path, done: dict, pick: str, ensemble_score: float) -> tuple[str, bool]:
+    """`sft` when the recipe lets the final adapter alone stand in for an average that
+    scores lower on `pick`, else `ensemble`; and whether the two were compared."""
     sft = done.get("sft")
     rep = (sft.get("valid") if pick == "valid" else sft) if sft else None
     if not (rc.merge.keep_better and rep and (rd / "sft" / "adapter_config.json").exists()):
-        return "ensemble"
-    return "sft" if overall(rep) > ensemble_score else "ensemble"
+        return "ensemble", False
+    return ("sft" if overall(rep) > ensemble_score else "ensemble"), True
+
+
+def _recorded(rd: Path, done: dict, sets: dict, kept: str) -> list[dict]:
+    """Sweep rows that earlier stages answered: a = 0 is the zero-shot model, a = 1 of the final adapter
+    the SFT stage's. On dev only with per-question scores (the cross-fit's), and for the SFT stage its time."""
+    out = []
+    for stage, a in [("zero_shot", 0.0)] + [("sft", 1.0)] * (kept == "sft"):
+        e = done.get(stage) or {}
+        for n in sets:
+            if not (e.get("valid") if n == "valid" else e):
+                continue
+            r, s = _stage_report(rd, done, stage, n), e.get(f"{n}_s_per_question")
+            if n == "dev" and not (r.get("_records") and (s or stage == "zero_shot")):
+                continue  # the SFT stage's dev answers without its time: answered again, for the AWQ stage's
+            sec = {"seconds": s * len(sets[n])} if s else {}
+            out.append({"alpha": a, "set": n, "model": kept, "score": overall(r), "report": r, **sec})
+    return out
+
+
+def _choose(rows: list[dict], grid: list, on: str, kept: str, auto: bool, seed: int) -> tuple:
+    """`(a, cross_fit, alone)`: the a to merge at; the `cross_fit` when it is chosen on dev among several; `alone`
+    when it is, on too few dev questions to cross-fit (one). a = 0 (the zero-shot stage's scores, when recorded)
+    joins a choice on dev: no fine-tuning is a legitimate outcome, and free."""
+    cand = {
+        r["alpha"]: r
+        for r in rows
+        if (r["set"], r["model"]) == (on, kept) and (r["alpha"] in grid or (auto and on == "dev" and r["alpha"] == 0))
+    }
+    qs = {x: r["report"].get("_records") or [] for x, r in cand.items()}
+    if on != "dev" or len(cand) < 2 or min(map(len, qs.values())) < 2:
+        return choose_alpha({x: r["score"] for x, r in cand.items()}), None, on == "dev" and len(cand) > 1
+    cf = cross_fit(qs, dev_halves(next(iter(qs.values())), seed))
+    return cf["alpha"], cf, False
+
+
+def _cross_fit_entry(cf: dict, seed: int, merged_dev: dict) -> dict:
+    "The `wise_ft` stage's record of a cross-fit, with the merged model's own dev report (`merged_dev`)."
+    return {
+        "cross_fit": {
+            "seed": seed,  # data.seed
+            "sizes": [len(h) for h in cf["halves"]],
+            "halves": cf["halves"],
+            "alpha_per_half": cf["alpha_per_half"],  # the a each half is reported at, chosen on the other half
+            "scores": {str(a): {k: round(v, 6) for k, v in s.items()} for a, s in cf["scores"].items()},
+        },
+        "merged_dev": merged_dev,
+    }
+
+
+def _singles(rc, rd: Path, done: dict, sets: dict, adapters: list) -> dict:
+    "Each adapter alone on validation, to check the ensemble against the best of them (the final one: the SFT stage)."
+    if "valid" not in sets:
+        return {}
+    sft, singles, todo = done.get("sft"), {}, []
+    for ad in adapters:
+        if sft and sft.get("valid") and same_weights(ad, rd / "sft"):
+            singles[str(ad)] = overall(sft["valid"])  # the final adapter
+        elif rc.merge.score_singles:
+            todo.append(ModelRef(rc.model.base, adapter=str(ad), name=f"single_{len(todo)}"))
+    res = score({"valid": sets["valid"]}, todo, rc) if todo else {}
+    singles.update({x.adapter: overall(res[x.label]["valid"]) for x in todo})
+    return {str(ad): singles[str(ad)] for ad in adapters if str(ad) in singles}
 
 
 def _stage_report(rd: Path, done: dict, stage: str, split: str) -> dict:

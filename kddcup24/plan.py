@@ -707,7 +707,7 @@ def plan(
         2 * w / 1e9 / DISK_GBS / 60,
         why=recipe_problems(r),
     )
-    ens = [merge]  # then the sweep, if alpha is chosen on validation
+    ens = [merge]  # then the sweep, if alpha is chosen (auto)
     if (
         m.wise_ft_alpha == "auto" and m.wise_ft_grid
     ):  # every alpha a LoRA request of rank r×n on vLLM (buffers for each, 16 bits)
@@ -717,9 +717,11 @@ def plan(
             if c.backend == "vllm"
             else {"base copy": w}
         )  # transformers: the base kept to re-merge each alpha
-        # validation at every a (the average at a = 1 among them), dev for
-        # the average and, when a < 1 may be chosen, for the wise-ft model
-        n = len(set(m.wise_ft_grid) | {1.0}) * valid_questions(r) + DEV * (1 if set(m.wise_ft_grid) <= {1.0} else 2)
+        # the set a is chosen on (`merge.alpha_on`) at every a (the average at a = 1 among them), the other
+        # set for the average and, when a < 1 may be chosen, for the wise-ft model
+        sweep, once = len(set(m.wise_ft_grid) | {1.0}), 1 if set(m.wise_ft_grid) <= {1.0} else 2
+        on, other = (DEV, valid_questions(r)) if m.alpha_on == "dev" else (valid_questions(r), DEV)
+        n = sweep * on + once * other
         ens.append(_answer("sweep", r, s, hw, n, w, d16, extra=extra))
     st.append(_join("ensemble", *ens))
     # quantize: AWQ by the recipe's method, the merged model on the

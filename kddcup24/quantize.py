@@ -29,7 +29,7 @@ from .prompts import chat_example
 
 # %% auto #0
 __all__ = ['cpu_safe_calibration', 'pad_mlp', 'calibration_texts', 'awq_recipe', 'quantize_awq', 'dir_size_mb', 'quantizer',
-           'timed_eval', 'run_quantize', 'add_cli', 'quantize_autoawq']
+           'timed_eval', 'merged_selected_on_dev', 'run_quantize', 'add_cli', 'quantize_autoawq']
 
 # %% ../nbs/06_quantize.ipynb #7647103c
 @contextlib.contextmanager
@@ -217,6 +217,14 @@ def timed_eval(
     return out
 
 
+def merged_selected_on_dev(
+    wf: dict,  # the `wise_ft` stage's entry in `metrics.json`
+) -> bool:
+    """Whether the merged model's dev score was selected on those questions: its a chosen on all of dev where
+    a half chose another (an entry from before the cross-fit: whenever a was chosen on dev)."""
+    return wf.get("merged_dev_selected_on_itself", wf.get("chosen_on") == "dev")
+
+
 def run_quantize(
     track: int,  # track id 1-5
     recipe: str
@@ -262,7 +270,9 @@ def run_quantize(
             "load_s": round(time.time() - t0, 2),
             "size_mb": round(dir_size_mb(merged), 1),
             "dev_s_per_question": wf["dev_s_per_question"],
-            "dev": {k: wf[k] for k in ("n", "tasks", "task_types", "tracks", "mean", "ci95") if k in wf},
+            # the merged model's own dev report: a cross-fitted stage report (notebook 05) mixes two a's
+            "dev": wf.get("merged_dev")
+            or {k: wf[k] for k in ("n", "tasks", "task_types", "tracks", "mean", "ci95") if k in wf},
             **({"valid": wf["valid"]} if "valid" in sets else {}),
             "reused": "wise_ft",
         }
@@ -280,6 +290,8 @@ def run_quantize(
         zero_point=qc.zero_point,
         **{k: v for k, v in q.items() if k not in ("dev", "valid")},
         unquantized=u,
+        # its a was chosen on all of dev: a half that chose another makes this dev score selected on itself
+        dev_selected_on_itself=merged_selected_on_dev(read_metrics(rd)["stages"].get("wise_ft") or {}),
     )
 
 

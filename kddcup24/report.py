@@ -53,14 +53,19 @@ def stage_reports(
     m: dict,  # a run's metrics (`kddcup24.run.read_metrics`)
     split: str = "dev",  # dev | valid
 ) -> dict[str, dict]:
-    "The report of each scored stage present, in pipeline order."
+    "The report of each scored stage present, in pipeline order (labelled where its dev score chose its a)."
     out = {}
     for s in RUN_STAGES:
         e = m["stages"].get(s)
         rep = (e or {}).get("valid") if split == "valid" else e
         if rep:
-            out[s] = rep
+            out[_label(s, e, split)] = rep
     return out
+
+
+def _label(stage: str, e: dict, split: str) -> str:
+    "A stage's name, and on dev whether its dev score was selected on those questions (`dev_selected_on_itself`)."
+    return stage + (" (a chosen on these dev questions)" if split == "dev" and e.get("dev_selected_on_itself") else "")
 
 
 def ablation(
@@ -160,7 +165,7 @@ def leaderboard(
         )
         ci = lambda r: r.get("ci95", {}).get(k, [None, None])
         rows[f"track {t}"] = {
-            "final stage": last,
+            "final stage": _label(last, m["stages"][last], split),
             "n": fin.get("n"),
             "zero-shot": zs.get("tracks", {}).get(k),
             "zero-shot 95%": ci(zs),

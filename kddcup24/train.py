@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #2106e205
 from __future__ import annotations
-import argparse, dataclasses, json, os, shlex, shutil, subprocess, sys, tempfile, time
+import argparse, dataclasses, json, os, re, shlex, shutil, subprocess, sys, tempfile, time
 from collections import defaultdict
 from pathlib import Path
 from kddcup24.core import (
@@ -54,12 +54,13 @@ from .plan import HARDWARE, detect_hardware, linear_params
 # needs it: accelerate, datasets, matplotlib, pandas, peft, torch, transformers, trl.
 
 # %% auto #0
-__all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types', 'to_dataset',
-           'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'answer_loss',
-           'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt', 'TimeLimit',
-           'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare', 'learning_curve',
-           'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config', 'launch_plan',
-           'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
+__all__ = ['BF16_FLAGS', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types',
+           'to_dataset', 'option_examples', 'training_examples', 'cpu_flags', 'train_precision', 'sft_config',
+           'peft_config', 'load_base', 'answer_loss', 'uses_answer_loss', 'make_trainer', 'checkpoint_steps',
+           'last_checkpoint', 'StopAt', 'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss', 'train_track',
+           'compare', 'plot_compare', 'learning_curve', 'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir',
+           'accelerate_config', 'launch_plan', 'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train',
+           'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #a5a287d2
 def mixture_folder(
@@ -160,6 +161,33 @@ def _on_gpu():
     return torch.cuda.is_available()
 
 
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU instructions that multiply bf16 natively (oneDNN's kernels use them)
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    "The instruction-set flags of this machine's CPU (empty where `cpuinfo` cannot be read, e.g. not Linux)."
+    try:
+        m = re.search(r"^flags\s*:(.*)$", Path(cpuinfo).read_text(encoding="utf-8", errors="replace"), re.M)
+    except OSError:
+        return set()
+    return set(m.group(1).split()) if m else set()
+
+
+def train_precision(
+    r: Recipe,  # its `train.autocast` (CPU) and `model.dtype` (GPU)
+    gpu: bool,  # training on CUDA GPUs
+    flags: set[str],  # the CPU's instruction flags (`cpu_flags`)
+) -> str:
+    """How training multiplies: `bf16`/`fp16` on GPUs by `model.dtype`; on a CPU `bf16 autocast`
+    (naming the instruction, or `forced`) where it has bf16 instructions or the recipe asks, else `fp32`."""
+    if gpu:
+        return {"bfloat16": "bf16", "float16": "fp16"}.get(r.model.dtype, "fp32")
+    have = [f for f in BF16_FLAGS if f in flags]
+    if r.train.autocast == "bf16" or (r.train.autocast == "auto" and have):
+        return f"bf16 autocast ({have[0] if have else 'forced'})"
+    return "fp32"
+
+
 def sft_config(
     r: Recipe,
     out_dir: str | Path,  # recipe and checkpoint folder
@@ -167,11 +195,11 @@ def sft_config(
     padding_free: bool | None = None,  # None = the recipe's `padding_free`
     **kw,  # more SFTConfig arguments
 ):
-    "TRL `SFTConfig` from the recipe's `train` section (CPU-safe: `use_cpu`, no bf16 without a GPU)."
+    "TRL `SFTConfig` from the recipe's `train` section (on a CPU: `use_cpu`, bf16 by `train_precision`)."
     from trl import SFTConfig
 
     t, gpu = r.train, _on_gpu()
-    pf = t.padding_free if padding_free is None else padding_free
+    pf, prec = t.padding_free if padding_free is None else padding_free, train_precision(r, gpu, cpu_flags())
     args = dict(
         output_dir=str(out_dir),
         per_device_train_batch_size=t.batch_size,
@@ -192,8 +220,10 @@ def sft_config(
         padding_free=pf or t.packing,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         gradient_checkpointing=t.gradient_checkpointing,
-        bf16=gpu and r.model.dtype == "bfloat16",
-        fp16=gpu and r.model.dtype == "float16",
+        # a CPU's bf16 is autocast (the Trainer's `bf16` with `use_cpu`): the weights, LoRA's and
+        # the optimizer state stay fp32, the matmuls run in bf16
+        bf16=prec.startswith("bf16"),
+        fp16=prec == "fp16",
         use_cpu=not gpu,
         report_to="none",
         dataloader_num_workers=0,
@@ -446,6 +476,11 @@ def train_adapter(
     torch.manual_seed(r.train.seed)
     if model is None:
         model, tok = load_base(r)
+    if train_precision(r, _on_gpu(), cpu_flags()).startswith("bf16 autocast"):
+        # the frozen weights need no fp32 master copy: held in bf16, autocast has nothing to cast; left in fp32 it
+        # casts every weight at every matmul, and a step ran no faster than fp32 (the benchmark below). PEFT keeps
+        # the LoRA weights fp32 (`autocast_adapter_dtype`), and so the optimizer state
+        model = model.to(torch.bfloat16)
     recs = training_examples(recs, r)
     n = (
         (r.train.max_steps if max_steps is None else max_steps)
@@ -546,6 +581,7 @@ def train_track(
         "seed": r.train.seed,
         "git_commit": git_commit(),
         "data_card_sha256": card_hash(mix),
+        "train_precision": train_precision(r, _on_gpu(), cpu_flags()),
         "mixture": str(mix),
         "n_train": len(train),
         "n_valid": len(valid),
@@ -607,7 +643,8 @@ def train_track(
             ModelRef(r.model.base, adapter=str(run / "sft")),
             r,
             sets,
-            model=(pm, tok) if hf else None,
+            # the adapter as saved, on the recipe's base: a bf16-trained base in memory is not that base
+            model=(pm, tok) if hf and not info["train_precision"].startswith("bf16 autocast") else None,
             train_seconds=info["train_seconds"],
             peak_rss_gib=info["peak_rss_gib"],
         )
@@ -883,6 +920,7 @@ def benchmark(
         "recipe": r.name,
         "mode": mode,
         "loss": loss,
+        "precision": train_precision(r, _on_gpu(), cpu_flags()),
         "steps": steps,
         "batch_size": r.train.batch_size * r.train.grad_accum,
         "max_length": r.train.max_length,

@@ -13,6 +13,7 @@ from kddcup24.engine import (
     TimeGuard,
     chat_prompt,
     constrain,
+    content_free_question,
     finish,
     get_vocab,
     option_requests,
@@ -189,13 +190,18 @@ def _prompt_logprobs(llm, seqs: list[tuple[list[int], list[int]]], lora_request=
     return [sum(d[t].logprob for d, t in zip(o.prompt_logprobs[len(pr) :], c)) for (pr, c), o in zip(seqs, res)]
 
 
-def vllm_content_free_bias(llm, tok, lora_request=None, n_options: int = 10) -> dict[str, float]:
-    """`content_free_bias` through vLLM: minus each option digit's log-probability
-    (renormalised over the digits) after a content-free question."""
+def vllm_content_free_bias(
+    llm,
+    tok,  # a `vllm.LLM` and its tokenizer
+    opts: tuple[str, ...],  # the option numbers it calibrates
+    lora_request=None,  # a `vllm.lora.request.LoRARequest`, or None
+) -> dict[str, float]:
+    """`content_free_bias` through vLLM: minus each option digit's log-probability (renormalised
+    over the set) after a content-free question listing the same set."""
     v = get_vocab(tok)
-    q = "N/A\n" + "".join(f"{i}. N/A\n" for i in range(4)) + "Answer: "
-    ids = tok(chat_prompt(tok, q, "multiple-choice"), add_special_tokens=False)["input_ids"]
-    digs = [str(i) for i in range(n_options) if str(i) in v.digits]
+    digs = [o for o in opts if o in v.digits]
+    q = chat_prompt(tok, content_free_question(tuple(digs)), "multiple-choice")
+    ids = tok(q, add_special_tokens=False)["input_ids"]
     lp = _prompt_logprobs(llm, [(ids, [v.digits[d]]) for d in digs], lora_request)
     z = max(lp) + math.log(sum(math.exp(x - max(lp)) for x in lp))
     return {d: -(x - z) for d, x in zip(digs, lp)}
@@ -222,25 +228,27 @@ class VllmEngine:
         recipe=None,  # a `Recipe`, a recipe name, or None for track5
         lora_request=None,  # a `vllm.lora.request.LoRARequest`, or None
         debias: bool | None = None,  # calibrate multiple choice with a content-free prompt (default: the recipe's)
-        mc_bias: dict[str, float] | None = None,  # a calibration already measured (then `debias` is not consulted)
     ):
         self.cfg = as_recipe(recipe).inference
         self.llm, self.tok, self.lora_request, self.ner_boost = llm, tok, lora_request, self.cfg.ner_boost
         debias = self.cfg.mc_debias if debias is None else debias
-        self.mc_bias = mc_bias or (
-            vllm_content_free_bias(llm, tok, lora_request) if debias and self.cfg.constrained else None
-        )
+        self.mc_bias = {} if debias else None  # option numbers -> their calibration (`Engine.calibration`)
         self.guard = TimeGuard(None)  # started by each `predict`; its measured cost carries over
         self.budgets = []  # (task type, max new tokens) of each vLLM call
         # vLLM refuses a prompt past its `max_model_len` (3,072 in
         # the GPU recipes): questions are cut in the middle to fit it
         self.context, self.truncated = vllm_context(llm, self.cfg), 0
 
-    policies, fit, prepare = (
+    policies, fit, prepare, calibration = (
         Engine.policies,
         Engine.fit,
         Engine.prepare,
-    )  # one set of policies, one way to fit the context, two backends
+        Engine.calibration,
+    )  # one set of policies, one way to fit the context, one calibration, two backends
+
+    def _content_free(self, opts: tuple[str, ...]) -> dict[str, float]:
+        "This backend's `content_free_bias`."
+        return vllm_content_free_bias(self.llm, self.tok, opts, self.lora_request)
 
     def predict(
         self,
@@ -286,14 +294,13 @@ def predict_records_vllm(
     llm,  # a `vllm.LLM` built by `vllm_llm` (its logits processor registered)
     tok,  # its tokenizer (`llm.get_tokenizer()`)
     recipe=None,  # a `Recipe`, a recipe name, or None for track5
-    mc_bias: dict[str, float] | None = None,  # multiple-choice debiasing, if any
     lora_request=None,  # a `vllm.lora.request.LoRARequest`, or None
     time_limit: float | None = None,  # seconds for the whole call (shortens generations, as `predict_records`)
     engine: VllmEngine | None = None,  # reuse an engine (keeps its calibration and the guard's measured cost)
 ) -> list[str]:
     """Responses of the vLLM backend (`VllmEngine`): same router, prompts
     and policies as `predict_records`, requests grouped by task type."""
-    engine = engine or VllmEngine(llm, tok, recipe, lora_request, debias=False, mc_bias=mc_bias)
+    engine = engine or VllmEngine(llm, tok, recipe, lora_request)
     return engine.predict([r["input_field"] for r in recs], [is_mc(r) for r in recs], time_limit)
 
 # %% ../nbs/01da_vllm_backend.ipynb #b3f585db
