@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, os, re, sys
 from pathlib import Path
-from .core import atomic_dir, atomic_write, claim_output, runs_dir
+from .core import atomic_dir, atomic_write, claim_output
 from .pipeline import nbs_dir
 import shutil
 import subprocess
@@ -17,8 +17,9 @@ from .sources import fetch_data
 # extra fails only the command that needs it: execnb, fastcore, nbconvert, nbdev.
 
 # %% auto #0
-__all__ = ['SIDEBAR_CSS', 'LEADERBOARD_INTRO', 'exec_for_docs', 'writeup_notebooks', 'exec_fresh', 'commit_outputs',
-           'leaderboard_page', 'build_site', 'readme_from_index', 'add_cli']
+__all__ = ['SIDEBAR_CSS', 'LEADERBOARD_INTRO', 'REPORT_FILES', 'exec_for_docs', 'writeup_notebooks', 'exec_fresh',
+           'commit_outputs', 'leaderboard_page', 'build_site', 'reports_dir', 'publish_run', 'readme_from_index',
+           'add_cli']
 
 # %% ../nbs/10a_docs.ipynb #40b68ecb
 def exec_for_docs(
@@ -199,13 +200,13 @@ def leaderboard_page(
 def build_site(
     out: str | Path = "_docs",  # output folder
     execute: bool = True,  # execute the writeup notebooks first (else render as committed)
-    runs: str | Path | None = None,  # runs folder whose track*/ notebooks join the site (default `runs_dir()`)
+    runs: str | Path | None = None,  # run reports whose track*/ notebooks join the site (default `reports_dir()`)
     quarto: bool | None = None,  # force (True) or forbid (False) Quarto; None: use it if installed
 ) -> Path:
     "Build the documentation site: writeup notebooks + per-track run reports; Quarto or an HTML preview."
     nbs = nbs_dir()
     out = Path(out).resolve()
-    runs = Path(runs or runs_dir()).resolve()
+    runs = Path(runs or reports_dir()).resolve()
     claim_output(
         out, "docs", [nbs, runs]
     )  # a site folder the docs wrote before, or a new one: never a user's folder, never an input
@@ -282,6 +283,35 @@ def build_site(
     shutil.rmtree(stage)
     return out
 
+# %% ../nbs/10a_docs.ipynb #eb45c204
+REPORT_FILES = ("*.ipynb", "*.png", "metrics.json", "run.json", "recipe.yaml", "pipeline.json", "loss.json")
+
+
+def reports_dir() -> Path:
+    "The committed run reports (`reports/`, beside `nbs/`): one folder per track, read by the site."
+    return nbs_dir().parent / "reports"
+
+
+def publish_run(
+    run: str | Path,  # a finished run folder (`runs/track{N}`: every stage through quantize scored)
+    dest: str | Path | None = None,  # where the report goes (default `reports/track{N}`)
+) -> Path:
+    "Copy a finished run's report (stage notebooks, metrics, plots, run record; no weights, data or answers)."
+    run = Path(run)
+    for f in ("metrics.json", "run.json"):
+        if not (run / f).is_file():
+            raise ValueError(f"{run}: no {f}: not a run folder of `kddcup24 run`")
+    stages = json.loads((run / "metrics.json").read_text(encoding="utf-8")).get("stages", {})
+    if "quantize" not in stages:
+        raise ValueError(f"{run / 'metrics.json'}: stage 'quantize' missing: the run has not finished")
+    track = json.loads((run / "run.json").read_text(encoding="utf-8"))["track"]
+    dest = Path(dest or reports_dir() / f"track{track}")
+    with atomic_dir(dest, "publish") as d:  # a report the command wrote before, or a new folder
+        for pattern in REPORT_FILES:
+            for f in sorted(run.glob(pattern)):
+                shutil.copy2(f, d / f.name)
+    return dest
+
 # %% ../nbs/10a_docs.ipynb #a592ec3c
 def readme_from_index(
     index: str | Path | None = None,  # the home notebook (default `nbs/index.ipynb`)
@@ -301,13 +331,13 @@ def readme_from_index(
 
 # %% ../nbs/10a_docs.ipynb #3fa58273
 def add_cli(sub):
-    "Register `kddcup24 docs`."
+    "Register `kddcup24 docs` and `kddcup24 publish`."
     p = sub.add_parser(
         "docs", help="build the documentation site (Quarto if installed, else an HTML preview) into _docs/"
     )
     p.add_argument("--out", default="_docs")
     p.add_argument("--no-exec", action="store_true", help="render notebooks as committed, without executing them")
-    p.add_argument("--runs", default=None, help="runs folder (default ./runs)")
+    p.add_argument("--runs", default=None, help="run reports folder (default: the committed reports/)")
     p.add_argument("--readme", action="store_true", help="only write README.md from nbs/index.ipynb")
     p.add_argument(
         "--outputs",
@@ -325,3 +355,7 @@ def add_cli(sub):
             print(build_site(a.out, not a.no_exec, a.runs))
 
     p.set_defaults(func=go)
+    q = sub.add_parser("publish", help="copy a finished run's report (no weights, data or answers) to reports/track{N}")
+    q.add_argument("run", help="the run folder (runs/track{N})")
+    q.add_argument("--to", default=None, help="where the report goes (default reports/track{N})")
+    q.set_defaults(func=lambda a: print(publish_run(a.run, a.to)))

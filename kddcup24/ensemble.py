@@ -33,7 +33,7 @@ from .models import resolve_model
 # %% auto #0
 __all__ = ['average_adapters', 'average_lora', 'model_folder', 'merge_lora', 'merge_adapters', 'wise_ft', 'overall',
            'choose_alpha', 'dev_halves', 'half_scores', 'cross_fit', 'scores_report', 'sweep_refs', 'sweep_rows',
-           'plot_sweep', 'same_weights', 'adapter_checkpoints', 'run_ensemble', 'add_cli']
+           'plot_sweep', 'same_weights', 'adapter_checkpoints', 'run_ensemble', 'add_cli', 'plot_tradeoff']
 
 # %% ../nbs/05_ensemble.ipynb #8dfc675f
 def average_adapters(
@@ -569,3 +569,35 @@ def add_cli(sub):
             run_ensemble(a.track, a.adapters, a.recipe, a.data_dir, a.set)
 
     p.set_defaults(func=go)
+
+# %% ../nbs/05_ensemble.ipynb #8ce027db
+def plot_tradeoff(
+    curve: dict | None,  # a learning-curve measurement (`curve-track{N}.json`): points with `examples`, dev and valid
+    tradeoff: dict | None,  # a wise-ft measurement (`tools/tradeoff.py`): points with `alpha`, dev and valid
+    track: int = 5,  # the track whose score is drawn
+    path: str | Path | None = None,  # save the figure here (PNG)
+):
+    "ShopBench dev and EC-Guide validation on one figure: over training examples, and over the wise-ft weight a."
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(d, x) for d, x in ((curve, "examples"), (tradeoff, "alpha")) if d]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), squeeze=False, sharey=True)
+    k, names = str(track), {"dev": "ShopBench dev", "valid": "EC-Guide validation"}
+    for ax, (d, x) in zip(axes[0], panels):
+        pts = sorted(d["curve"] if x == "examples" else d["points"], key=lambda p: p[x])
+        for split, name in names.items():
+            xs = [p[x] for p in pts]
+            ax.plot(xs, [p[split]["tracks"][k] for p in pts], marker="o", label=f"{name} ({pts[0][split]['n']} q)")
+            lo, hi = zip(*(p[split]["ci95"][k] for p in pts))
+            ax.fill_between(xs, lo, hi, alpha=0.15)
+        ax.set_xlabel("training examples" if x == "examples" else "wise-ft a   (0: zero-shot, 1: fine-tuned)")
+        ax.set_title(f"over the {'learning curve' if x == 'examples' else 'wise-ft weight'}")
+    axes[0][0].set_ylabel(f"track {track} score")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    if path:
+        save_figure(fig, path, dpi=120, close=False)
+    return fig
