@@ -339,6 +339,9 @@ class InferenceConfig:
     # ones, but 4096 answered the 616 validation questions 1.3x faster than 1024, the same answers (notebook 01d)
     prefix_cache: bool = True  # prefill a batch's shared prompt prefix once (transformers backend)
     int8: bool = False  # transformers backend on CPU: a copy of the model with dynamic int8 linear layers
+    # transformers backend: a copy of the model whose body runs in bf16 and whose output projection (the log-
+    # probabilities that pick options and tokens) runs in fp32 on the final hidden states (notebook 01d)
+    bf16_body: bool = False
     max_new_tokens: dict[str, int] = field(
         default_factory=lambda: {
             "multiple-choice": 1,

@@ -21,7 +21,8 @@ __all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_T
            'list_text_budget', 'mc_options', 'mc_parts', 'make_policy', 'constrain', 'finish', 'policy_processor',
            'chat_prompt', 'content_free_question', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard',
            'other_runnable', 'cpu_threads', 'kit_batch_size', 'hidden_questions', 'call_limit', 'common_prefix',
-           'token_batches', 'encodable', 'context_size', 'truncate_middle', 'Engine', 'int8_copy', 'predict_records']
+           'token_batches', 'encodable', 'context_size', 'truncate_middle', 'Engine', 'int8_copy', 'fp32_head',
+           'bf16_body_copy', 'predict_records']
 
 # %% ../nbs/01d_engine.ipynb #094dda56
 RANKING_CUES = ("permutation", "rank ", "ranking", "re-rank", "rerank")
@@ -171,7 +172,7 @@ def mc_options(question: str) -> list[str]:
     if len(opts) >= 2 and max(opts) <= 9:
         return [str(o) for o in opts]
     # a rating "on a scale of 1 to 5" (ShopBench), "from 1 to 5" or "using a 1 to 5 scale" (EC-Guide's review scores)
-    m = re.search(r"(?:scale of|from|\ba|\bon) (\d) to (\d)\b", question)
+    m = re.search(r"(?:scale of|from|\ba|\bon) (\d) to (\d)\b", question, re.I)
     if m:  # "from 5 to 1" names the same options as "from 1 to 5" (an empty range would leave no option to answer)
         lo, hi = sorted(int(x) for x in m.groups())
         return [str(i) for i in range(lo, hi + 1)]
@@ -577,7 +578,10 @@ class Engine:
         | None = None,  # tokens a prompt and its answer may take (default: `inference.max_context`, else the model's)
     ):
         self.cfg = as_recipe(recipe).inference
-        self.model, self.tok = int8_copy(model) if self.cfg.int8 else model, tok
+        if self.cfg.int8 and self.cfg.bf16_body:
+            raise ValueError("inference.int8 and inference.bf16_body: choose one")
+        body = int8_copy(model) if self.cfg.int8 else bf16_body_copy(model) if self.cfg.bf16_body else model
+        self.model, self.tok = body, tok
         self.debias = self.cfg.mc_debias if debias is None else debias
         self.ner_boost = self.cfg.ner_boost if ner_boost is None else ner_boost
         self.vocab = get_vocab(tok)
@@ -820,6 +824,42 @@ def int8_copy(model):
     # every linear layer, the output projection included: keeping that one in float was measured slower
     # (69 vs 52 s on dev) and no better for generation (.169 vs .122), which int8 hurts either way
     return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+# %% ../nbs/01d_engine.ipynb #0d8ff17f
+_FP32_HEAD = None
+
+
+def fp32_head(weight):
+    "An output projection that computes the logits in fp32 from any hidden-state dtype (its own fp32 weight copy)."
+    global _FP32_HEAD
+    import torch
+
+    if _FP32_HEAD is None:
+
+        class Fp32Head(torch.nn.Module):
+            "`F.linear(h.float(), W)` with W fp32."
+
+            def __init__(self, w):
+                super().__init__()
+                self.weight = torch.nn.Parameter(w.detach().float().clone(), requires_grad=False)
+
+            def forward(self, h):
+                return torch.nn.functional.linear(h.float(), self.weight)
+
+        _FP32_HEAD = Fp32Head
+    return _FP32_HEAD(weight)
+
+
+def bf16_body_copy(model):
+    "A copy of `model` whose body runs in bf16 and whose output projection runs in fp32 (`fp32_head`)."
+    import copy, torch
+
+    if hasattr(model, "peft_config"):
+        raise ValueError("inference.bf16_body needs a merged model, not a PEFT adapter: merge_and_unload() it first")
+    head = fp32_head(model.get_output_embeddings().weight)
+    out = copy.deepcopy(model).to(torch.bfloat16)
+    out.set_output_embeddings(head)
+    return out
 
 # %% ../nbs/01d_engine.ipynb #7017868e
 def predict_records(

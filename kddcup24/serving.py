@@ -12,7 +12,7 @@ import copy
 import shlex
 from .baseline import predict_vanilla
 from .core import atomic_write
-from .engine import int8_copy, option_requests
+from .engine import bf16_body_copy, int8_copy, option_requests
 from .models import load_model
 from .plan import HARDWARE, linear_params, matmul_rate
 from .run import ModelRef, git_commit, score
@@ -210,20 +210,30 @@ def speed(
     tok,  # a float32 model on the CPU and its tokenizer
     mc_recs: list[dict],  # multiple-choice records, scored by option-text PMI as the engine does
     recipe=None,  # the engine's settings (a `Recipe`, name or path; None: the default, track5)
-    variants: tuple = ("float32", "bfloat16", "int8"),  # weight formats to try
+    # weight formats to try (bf16_body: bf16 with the output projection in fp32, `engine.bf16_body_copy`)
+    variants: tuple = ("float32", "bfloat16", "bf16_body", "int8"),
     batch: int = 8,
     prompt_len: int = 256,
     new_tokens: int = 32,  # prefill and decode shapes
 ) -> list[dict]:
-    "Tokens per second of prefill, decode and option scoring, each beside this machine's limit for the model."
+    """Tokens per second of prefill, decode and option scoring, each beside this machine's limit for the model;
+    option scoring also gives the share of answers that agree with float32's."""
     import torch
 
     P, bw = linear_params(model), HARDWARE["cpu"].mem_bw_gbs * 1e9
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt_len))
-    rows, rate = [], {}
+    rows, rate, picks = [], {}, {}
     for v in variants:
-        m = int8_copy(model) if v == "int8" else model if v == "float32" else copy.deepcopy(model).to(getattr(torch, v))
-        rate[v] = matmul_rate(v)
+        m = (
+            int8_copy(model)
+            if v == "int8"
+            else bf16_body_copy(model)
+            if v == "bf16_body"
+            else model
+            if v == "float32"
+            else copy.deepcopy(model).to(getattr(torch, v))
+        )
+        rate[v] = matmul_rate("bfloat16" if v == "bf16_body" else v)
         flops_tps = rate[v] / (2 * P)  # a token costs 2 FLOPs per matmul weight
         with torch.inference_mode():
             pre = _timed(lambda: m(input_ids=ids, logits_to_keep=1))
@@ -239,7 +249,7 @@ def speed(
                 reps=1,
             )
         wbytes = (
-            P * {"float32": 4, "bfloat16": 2, "int8": 1}[v]
+            P * {"float32": 4, "bfloat16": 2, "bf16_body": 2, "int8": 1}[v]
         )  # weights read once per decode step, for the whole batch
         rows.append(
             dict(phase="prefill", weights=v, tokens_per_s=batch * prompt_len / pre, limit=flops_tps, bound="compute")
@@ -262,9 +272,17 @@ def speed(
             ]
             reqs = [option_requests(tok, p) for p in pols]
             n = sum(len(c) + 2 * sum(len(o) + 1 for o in os_) for c, _, _, os_ in reqs) + len(reqs[0][1]) if reqs else 0
-            t = _timed(lambda: eng._pick_options(pols), reps=1) if reqs else float("nan")
+            t = _timed(lambda: picks.__setitem__(v, eng._pick_options(pols)), reps=1) if reqs else float("nan")
+            same = [a == b for a, b in zip(picks.get(v, []), picks.get("float32", []))]
             rows.append(
-                dict(phase="option scoring (PMI)", weights=v, tokens_per_s=n / t, limit=flops_tps, bound="compute")
+                dict(
+                    phase="option scoring (PMI)",
+                    weights=v,
+                    tokens_per_s=n / t,
+                    limit=flops_tps,
+                    bound="compute",
+                    **({"agree_with_float32": sum(same) / len(same), "questions": len(same)} if same else {}),
+                )
             )
         del m
     for x in rows:
@@ -274,10 +292,10 @@ def speed(
 
 def format_speed(rows: list[dict]) -> str:
     "The speed rows as a table."
-    out = [f"{'phase':<22} {'weights':<9} {'tokens/s':>9} {'limit':>9} {'share':>6}  bound"]
+    out = [f"{'phase':<22} {'weights':<9} {'tokens/s':>9} {'limit':>9} {'share':>6}  {'bound':<7}  answers as fp32"]
     out += [
         f"{x['phase']:<22} {x['weights']:<9} {x['tokens_per_s']:>9.0f} {x['limit']:>9.0f} {x['share_of_limit']:>6.0%}  "
-        f"{x['bound']}"
+        f"{x['bound']:<7}  " + (f"{x['agree_with_float32']:.0%} of {x['questions']}" if "questions" in x else "")
         for x in rows
     ]
     return "\n".join(out)
@@ -300,7 +318,8 @@ def cmd_bench(a):
     recs = load_records(a.data)[: r.inference.eval_limit or None]
     model, tok = load_model(r.model.base, dtype=r.model.dtype)
     if a.speed:
-        mc = [x for x in recs if x.get("is_multiple_choice") or x.get("task_type") == "multiple-choice"][:16]
+        # every multiple-choice question: the agreement with float32's answers needs more than a handful
+        mc = [x for x in recs if x.get("is_multiple_choice") or x.get("task_type") == "multiple-choice"]
         b = {
             "machine": HARDWARE["cpu"].note,
             "model": r.model.base,
