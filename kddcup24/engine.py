@@ -11,6 +11,7 @@ from .prompts import chat_messages, option_messages
 from .shopbench import numbered_items, question_parts
 from collections import Counter
 from .baseline import is_mc
+from .gpu import bf16_scoring, cpu_flags
 from pathlib import Path
 # Heavy or optional libraries are imported inside the functions that use them, so that importing the module (and
 # `kddcup24 --help`) stays fast and a missing extra fails only the command that needs it: torch, tqdm, transformers.
@@ -578,9 +579,10 @@ class Engine:
         | None = None,  # tokens a prompt and its answer may take (default: `inference.max_context`, else the model's)
     ):
         self.cfg = as_recipe(recipe).inference
-        if self.cfg.int8 and self.cfg.bf16_body:
-            raise ValueError("inference.int8 and inference.bf16_body: choose one")
-        body = int8_copy(model) if self.cfg.int8 else bf16_body_copy(model) if self.cfg.bf16_body else model
+        # a quantized model (AWQ's packed integer weights) runs its own kernels: it is scored as it loads
+        quantized = getattr(getattr(model, "config", None), "quantization_config", None) is not None
+        bf16 = bf16_scoring(self.cfg.bf16_body, model.device.type, cpu_flags()) and not quantized and not self.cfg.int8
+        body = int8_copy(model) if self.cfg.int8 else bf16_body_copy(model) if bf16 else model
         self.model, self.tok = body, tok
         self.debias = self.cfg.mc_debias if debias is None else debias
         self.ner_boost = self.cfg.ner_boost if ner_boost is None else ner_boost

@@ -5,14 +5,16 @@
 # %% ../nbs/01h_gpu.ipynb #e7285c69
 from __future__ import annotations
 from dataclasses import dataclass
+from pathlib import Path
+import re
 from .core import QUANT_METHODS
 from types import SimpleNamespace as NS
 # Heavy or optional libraries are imported inside the functions that use them, so that importing the module
 # (and `kddcup24 --help`) stays fast and a missing extra fails only the command that needs it: torch.
 
 # %% auto #0
-__all__ = ['Device', 'cuda_devices', 'fake_cuda', 'compute_dtype', 'rank_device_map', 'train_processes', 'padded_intermediate',
-           'vllm_engine_args', 'kv_bytes_per_token']
+__all__ = ['BF16_FLAGS', 'Device', 'cuda_devices', 'fake_cuda', 'compute_dtype', 'cpu_flags', 'bf16_scoring', 'rank_device_map',
+           'train_processes', 'padded_intermediate', 'vllm_engine_args', 'kv_bytes_per_token']
 
 # %% ../nbs/01h_gpu.ipynb #e84bbed8
 @dataclass(frozen=True)
@@ -58,6 +60,29 @@ def compute_dtype(
     if want == "bfloat16" and devices and min(d.capability for d in devices) < (8, 0):
         return "float16"
     return want
+
+# %% ../nbs/01h_gpu.ipynb #0f953c86
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU instructions that multiply bf16 natively (oneDNN's kernels use them)
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    "The instruction-set flags of this machine's CPU (empty where `cpuinfo` cannot be read, e.g. not Linux)."
+    try:
+        m = re.search(r"^flags\s*:(.*)$", Path(cpuinfo).read_text(encoding="utf-8", errors="replace"), re.M)
+    except OSError:
+        return set()
+    return set(m.group(1).split()) if m else set()
+
+
+def bf16_scoring(
+    setting: bool | str,  # the recipe's `inference.bf16_body`: true | false | auto
+    device: str,  # the model's device type (`cpu`, `cuda`)
+    flags: set[str],  # the CPU's instruction flags (`cpu_flags`)
+) -> bool:
+    "Whether the transformers engine scores with a bf16 body (auto: on a CPU with bf16 instructions)."
+    if setting == "auto":
+        return device == "cpu" and any(f in flags for f in BF16_FLAGS)
+    return bool(setting)
 
 # %% ../nbs/01h_gpu.ipynb #45d80a26
 def rank_device_map(

@@ -9,6 +9,7 @@ from .core import TASK_TYPES, TRACKS, args_recipe, as_recipe, recipe_args, set_f
 from .shopbench import numbered_items
 from .engine import LIST_TYPES, Engine, kit_batch_size, mc_options, route
 import copy
+import dataclasses
 import shlex
 from .baseline import predict_vanilla
 from .core import atomic_write
@@ -264,7 +265,8 @@ def speed(
             )
         )
         if mc_recs:
-            eng = Engine(m, tok, as_recipe(recipe))
+            r0 = as_recipe(recipe)  # each variant is built above: the engine scores it as it is
+            eng = Engine(m, tok, dataclasses.replace(r0, inference=dataclasses.replace(r0.inference, bf16_body=False)))
             pols = [
                 p
                 for p in eng.policies([x["input_field"] for x in mc_recs], ["multiple-choice"] * len(mc_recs))

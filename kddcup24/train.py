@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #2106e205
 from __future__ import annotations
-import argparse, dataclasses, json, os, re, shlex, shutil, subprocess, sys, tempfile, time
+import argparse, dataclasses, json, os, shlex, shutil, subprocess, sys, tempfile, time
 from collections import defaultdict
 from pathlib import Path
 from kddcup24.core import (
@@ -21,7 +21,7 @@ from kddcup24.core import (
     set_flag,
     sha256_file,
 )
-from .gpu import cuda_devices, rank_device_map, train_processes
+from .gpu import BF16_FLAGS, cpu_flags, cuda_devices, rank_device_map, train_processes
 from kddcup24.run import (
     ModelRef,
     dev_questions,
@@ -54,13 +54,12 @@ from .plan import HARDWARE, detect_hardware, linear_params
 # needs it: accelerate, datasets, matplotlib, pandas, peft, torch, transformers, trl.
 
 # %% auto #0
-__all__ = ['BF16_FLAGS', 'LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types',
-           'to_dataset', 'option_examples', 'training_examples', 'cpu_flags', 'train_precision', 'sft_config',
-           'peft_config', 'load_base', 'answer_loss', 'uses_answer_loss', 'make_trainer', 'checkpoint_steps',
-           'last_checkpoint', 'StopAt', 'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss', 'train_track',
-           'compare', 'plot_compare', 'learning_curve', 'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir',
-           'accelerate_config', 'launch_plan', 'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train',
-           'add_cli', 'main']
+__all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types', 'to_dataset',
+           'option_examples', 'training_examples', 'train_precision', 'sft_config', 'peft_config', 'load_base',
+           'answer_loss', 'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt',
+           'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare',
+           'learning_curve', 'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config',
+           'launch_plan', 'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #a5a287d2
 def mixture_folder(
@@ -159,18 +158,6 @@ def _on_gpu():
     import torch
 
     return torch.cuda.is_available()
-
-
-BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU instructions that multiply bf16 natively (oneDNN's kernels use them)
-
-
-def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
-    "The instruction-set flags of this machine's CPU (empty where `cpuinfo` cannot be read, e.g. not Linux)."
-    try:
-        m = re.search(r"^flags\s*:(.*)$", Path(cpuinfo).read_text(encoding="utf-8", errors="replace"), re.M)
-    except OSError:
-        return set()
-    return set(m.group(1).split()) if m else set()
 
 
 def train_precision(
