@@ -341,8 +341,8 @@ class InferenceConfig:
     int8: bool = False  # transformers backend on CPU: a copy of the model with dynamic int8 linear layers
     # transformers backend: a copy of the model whose body runs in bf16 and whose output projection (the log-
     # probabilities that pick options and tokens) runs in fp32 on the final hidden states (notebook 01d). auto: on a
-    # CPU with bf16 instructions (`gpu.bf16_scoring`), where it answered track 5 2.1x faster than fp32 with the same
-    # score (validation T5 -.002 [-.010, +.005], paired); int8 takes precedence
+    # CPU with bf16 instructions (`gpu.bf16_scoring`; notebook 07's speed table: its speed and how many answers
+    # agree with fp32's); int8 takes precedence
     bf16_body: bool | str = "auto"
     max_new_tokens: dict[str, int] = field(
         default_factory=lambda: {

@@ -22,8 +22,8 @@ __all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_T
            'list_text_budget', 'mc_options', 'mc_parts', 'make_policy', 'constrain', 'finish', 'policy_processor',
            'chat_prompt', 'content_free_question', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard',
            'other_runnable', 'cpu_threads', 'kit_batch_size', 'hidden_questions', 'call_limit', 'common_prefix',
-           'token_batches', 'encodable', 'context_size', 'truncate_middle', 'Engine', 'int8_copy', 'fp32_head',
-           'bf16_body_copy', 'predict_records']
+           'token_batches', 'encodable', 'context_size', 'truncate_middle', 'fp32_head', 'bf16_body_copy', 'Engine',
+           'int8_copy', 'predict_records']
 
 # %% ../nbs/01d_engine.ipynb #094dda56
 RANKING_CUES = ("permutation", "rank ", "ranking", "re-rank", "rerank")
@@ -564,6 +564,42 @@ def truncate_middle(
         room -= over
     return ""
 
+# %% ../nbs/01d_engine.ipynb #0d8ff17f
+_FP32_HEAD = None
+
+
+def fp32_head(weight):
+    "An output projection that computes the logits in fp32 from any hidden-state dtype (its own fp32 weight copy)."
+    global _FP32_HEAD
+    import torch
+
+    if _FP32_HEAD is None:
+
+        class Fp32Head(torch.nn.Module):
+            "`F.linear(h.float(), W)` with W fp32."
+
+            def __init__(self, w):
+                super().__init__()
+                self.weight = torch.nn.Parameter(w.detach().float().clone(), requires_grad=False)
+
+            def forward(self, h):
+                return torch.nn.functional.linear(h.float(), self.weight)
+
+        _FP32_HEAD = Fp32Head
+    return _FP32_HEAD(weight)
+
+
+def bf16_body_copy(model):
+    "A copy of `model` whose body runs in bf16 and whose output projection runs in fp32 (`fp32_head`)."
+    import copy, torch
+
+    if hasattr(model, "peft_config"):
+        raise ValueError("inference.bf16_body needs a merged model, not a PEFT adapter: merge_and_unload() it first")
+    head = fp32_head(model.get_output_embeddings().weight)
+    out = copy.deepcopy(model).to(torch.bfloat16)
+    out.set_output_embeddings(head)
+    return out
+
 # %% ../nbs/01d_engine.ipynb #f5b5c70d
 class Engine:
     "The transformers backend: route, batch by type and length, decode each question under its policy."
@@ -826,42 +862,6 @@ def int8_copy(model):
     # every linear layer, the output projection included: keeping that one in float was measured slower
     # (69 vs 52 s on dev) and no better for generation (.169 vs .122), which int8 hurts either way
     return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-
-# %% ../nbs/01d_engine.ipynb #0d8ff17f
-_FP32_HEAD = None
-
-
-def fp32_head(weight):
-    "An output projection that computes the logits in fp32 from any hidden-state dtype (its own fp32 weight copy)."
-    global _FP32_HEAD
-    import torch
-
-    if _FP32_HEAD is None:
-
-        class Fp32Head(torch.nn.Module):
-            "`F.linear(h.float(), W)` with W fp32."
-
-            def __init__(self, w):
-                super().__init__()
-                self.weight = torch.nn.Parameter(w.detach().float().clone(), requires_grad=False)
-
-            def forward(self, h):
-                return torch.nn.functional.linear(h.float(), self.weight)
-
-        _FP32_HEAD = Fp32Head
-    return _FP32_HEAD(weight)
-
-
-def bf16_body_copy(model):
-    "A copy of `model` whose body runs in bf16 and whose output projection runs in fp32 (`fp32_head`)."
-    import copy, torch
-
-    if hasattr(model, "peft_config"):
-        raise ValueError("inference.bf16_body needs a merged model, not a PEFT adapter: merge_and_unload() it first")
-    head = fp32_head(model.get_output_embeddings().weight)
-    out = copy.deepcopy(model).to(torch.bfloat16)
-    out.set_output_embeddings(head)
-    return out
 
 # %% ../nbs/01d_engine.ipynb #7017868e
 def predict_records(
