@@ -309,7 +309,16 @@ def publish_run(
     with atomic_dir(dest, "publish") as d:  # a report the command wrote before, or a new folder
         for pattern in REPORT_FILES:
             for f in sorted(run.glob(pattern)):
-                shutil.copy2(f, d / f.name)
+                if (
+                    f.suffix == ".ipynb"
+                ):  # the notebooks without stderr (progress bars, library logs: most of the bytes)
+                    nb = json.loads(f.read_text(encoding="utf-8"))
+                    for c in nb["cells"]:
+                        if "outputs" in c:
+                            c["outputs"] = _keep_outputs(c["outputs"], ("stderr",))
+                    (d / f.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                else:
+                    shutil.copy2(f, d / f.name)
     return dest
 
 # %% ../nbs/10a_docs.ipynb #a592ec3c

@@ -12,6 +12,7 @@ from .shopbench import numbered_items, question_parts
 from collections import Counter
 from .baseline import is_mc
 from .gpu import bf16_scoring, cpu_flags
+import copy
 from pathlib import Path
 # Heavy or optional libraries are imported inside the functions that use them, so that importing the module (and
 # `kddcup24 --help`) stays fast and a missing extra fails only the command that needs it: torch, tqdm, transformers.
@@ -591,7 +592,7 @@ def fp32_head(weight):
 
 def bf16_body_copy(model):
     "A copy of `model` whose body runs in bf16 and whose output projection runs in fp32 (`fp32_head`)."
-    import copy, torch
+    import torch
 
     if hasattr(model, "peft_config"):
         raise ValueError("inference.bf16_body needs a merged model, not a PEFT adapter: merge_and_unload() it first")

@@ -228,11 +228,15 @@ class VllmEngine:
         recipe=None,  # a `Recipe`, a recipe name, or None for track5
         lora_request=None,  # a `vllm.lora.request.LoRARequest`, or None
         debias: bool | None = None,  # calibrate multiple choice with a content-free prompt (default: the recipe's)
+        # calibrations already measured (option numbers -> digit biases, `Engine.mc_bias`), e.g. the transformers
+        # engine's, so that both backends decide alike; then `debias` is not consulted
+        mc_bias: dict | None = None,
     ):
         self.cfg = as_recipe(recipe).inference
         self.llm, self.tok, self.lora_request, self.ner_boost = llm, tok, lora_request, self.cfg.ner_boost
         debias = self.cfg.mc_debias if debias is None else debias
-        self.mc_bias = {} if debias else None  # option numbers -> their calibration (`Engine.calibration`)
+        # option numbers -> their calibration (`Engine.calibration`)
+        self.mc_bias = dict(mc_bias) if mc_bias is not None else {} if debias else None
         self.guard = TimeGuard(None)  # started by each `predict`; its measured cost carries over
         self.budgets = []  # (task type, max new tokens) of each vLLM call
         # vLLM refuses a prompt past its `max_model_len` (3,072 in
@@ -294,13 +298,14 @@ def predict_records_vllm(
     llm,  # a `vllm.LLM` built by `vllm_llm` (its logits processor registered)
     tok,  # its tokenizer (`llm.get_tokenizer()`)
     recipe=None,  # a `Recipe`, a recipe name, or None for track5
+    mc_bias: dict | None = None,  # calibrations already measured (`VllmEngine`'s `mc_bias`), if any
     lora_request=None,  # a `vllm.lora.request.LoRARequest`, or None
     time_limit: float | None = None,  # seconds for the whole call (shortens generations, as `predict_records`)
     engine: VllmEngine | None = None,  # reuse an engine (keeps its calibration and the guard's measured cost)
 ) -> list[str]:
     """Responses of the vLLM backend (`VllmEngine`): same router, prompts
     and policies as `predict_records`, requests grouped by task type."""
-    engine = engine or VllmEngine(llm, tok, recipe, lora_request)
+    engine = engine or VllmEngine(llm, tok, recipe, lora_request, mc_bias=mc_bias)
     return engine.predict([r["input_field"] for r in recs], [is_mc(r) for r in recs], time_limit)
 
 # %% ../nbs/01da_vllm_backend.ipynb #b3f585db

@@ -53,7 +53,7 @@ def test_score_path_vllm(tmp_path):
     pm.merge_and_unload().save_pretrained(tmp_path/"merged"); tok.save_pretrained(tmp_path/"merged")
     refs = [ModelRef(str(tiny), name="base"), ModelRef(str(tiny), adapter=str(tmp_path/"ad"), name="sft"),
             ModelRef(str(tiny), adapter=str(tmp_path/"ad"), merged=str(tmp_path/"merged"), alpha=0.5, name="wise")]
-    r = load_recipe("track5", [f"model.base={tiny}"])
+    r = load_recipe("track5", [f"model.base={tiny}", "inference.bf16_body=false"])  # fp32 on both backends
     os.environ.update({"OMP_NUM_THREADS": "2", "VLLM_CPU_KVCACHE_SPACE": "1"})
     v = answer({"q": QS}, refs, r, backend="vllm", max_model_len=1024, max_num_seqs=8, enforce_eager=True, gpu_memory_utilization=0.15)
     h = answer({"q": QS}, refs, r, backend="transformers")
