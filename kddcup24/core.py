@@ -341,8 +341,8 @@ class InferenceConfig:
     int8: bool = False  # transformers backend on CPU: a copy of the model with dynamic int8 linear layers
     # transformers backend: a copy of the model whose body runs in bf16 and whose output projection (the log-
     # probabilities that pick options and tokens) runs in fp32 on the final hidden states (notebook 01d). auto: on a
-    # CPU with bf16 instructions (`gpu.bf16_scoring`; notebook 07's speed table: its speed and how many answers
-    # agree with fp32's); int8 takes precedence
+    # CPU with bf16 instructions (`gpu.bf16_scoring`; `bench-inference --speed` measures its speed and how many
+    # answers agree with fp32's); int8 takes precedence
     bf16_body: bool | str = "auto"
     max_new_tokens: dict[str, int] = field(
         default_factory=lambda: {
@@ -433,8 +433,8 @@ class TrainConfig:
     lr: float = 8e-4  # a 135M model with r=16 LoRA for a few hundred steps (the 72B recipe: 2e-4)
     lr_scheduler: str = "cosine"  # any transformers scheduler name
     epochs: float = 1.0
-    # -1: `epochs` over the mixture; 400 of 8 (3,200 examples, where notebook 04's learning curve
-    # still rose on validation), in bf16 where the CPU has it, are meant to keep `make run` within 45 minutes on 2 cores
+    # -1: `epochs` over the mixture; 400 of 8: 3,200 examples, where notebook 04's learning curve
+    # still rose on validation (bf16 where the CPU has it; the whole `make run` is not yet within 45 minutes)
     max_steps: int = 400
     max_minutes: float = 25.0  # stop (and save) after this much training time, whatever the load; 0 = no limit
     batch_size: int = 4

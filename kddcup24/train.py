@@ -207,8 +207,8 @@ def sft_config(
         padding_free=pf or t.packing,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         gradient_checkpointing=t.gradient_checkpointing,
-        # a CPU's bf16 is autocast (the Trainer's `bf16` with `use_cpu`): the weights, LoRA's and
-        # the optimizer state stay fp32, the matmuls run in bf16
+        # a CPU's bf16 is autocast (the Trainer's `bf16` with `use_cpu`): the matmuls run in bf16, LoRA's
+        # weights and the optimizer state stay fp32 (the frozen weights are held in bf16: `train_adapter`)
         bf16=prec.startswith("bf16"),
         fp16=prec == "fp16",
         use_cpu=not gpu,
