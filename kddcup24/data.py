@@ -460,15 +460,16 @@ def build_mixture(
     for t, w in cfg.type_weights.items():
         if t not in TASK_TYPES:
             raise ValueError(f"data.type_weights: unknown task type {t!r}")
-    recs = [
-        r for r in pool if (rc.track == 5 or rc.track in r["tracks"]) and cfg.type_weights.get(r["task_type"], 1.0) > 0
-    ]
+    recs = [r for r in pool if rc.track == 5 or rc.track in r["tracks"]]
     random.Random(cfg.seed).shuffle(recs)
     valid, rest = (
         stratified_valid(recs, cfg.valid_per_task, cfg.valid_size)
         if cfg.valid_per_task > 0
         else (recs[: cfg.valid_size], recs[cfg.valid_size :])
     )
+    # a weight of 0 drops a type from training, not from validation: mixtures that differ in
+    # their weights are then measured on the same validation questions
+    rest = [r for r in rest if cfg.type_weights.get(r["task_type"], 1.0) > 0]
     if cfg.size and cfg.size < len(rest):
         q, by = _quota(Counter(r["task_type"] for r in rest), cfg.type_weights, cfg.size), defaultdict(list)
         for r in rest:

@@ -24,7 +24,7 @@ __all__ = ['RANKING_CUES', 'RETRIEVAL_CUES', 'NER_CUES', 'STEP_BY_STEP', 'LIST_T
            'chat_prompt', 'content_free_question', 'content_free_bias', 'option_requests', 'pmi_pick', 'TimeGuard',
            'other_runnable', 'cpu_threads', 'kit_batch_size', 'hidden_questions', 'call_limit', 'common_prefix',
            'token_batches', 'encodable', 'context_size', 'truncate_middle', 'fp32_head', 'bf16_body_copy', 'Engine',
-           'int8_copy', 'predict_records']
+           'predict_records']
 
 # %% ../nbs/01d_engine.ipynb #094dda56
 RANKING_CUES = ("permutation", "rank ", "ranking", "re-rank", "rerank")
@@ -618,9 +618,8 @@ class Engine:
         self.cfg = as_recipe(recipe).inference
         # a quantized model (AWQ's packed integer weights) runs its own kernels: it is scored as it loads
         quantized = getattr(getattr(model, "config", None), "quantization_config", None) is not None
-        bf16 = bf16_scoring(self.cfg.bf16_body, model.device.type, cpu_flags()) and not quantized and not self.cfg.int8
-        body = int8_copy(model) if self.cfg.int8 else bf16_body_copy(model) if bf16 else model
-        self.model, self.tok = body, tok
+        bf16 = bf16_scoring(self.cfg.bf16_body, model.device.type, cpu_flags()) and not quantized
+        self.model, self.tok = (bf16_body_copy(model) if bf16 else model), tok
         self.debias = self.cfg.mc_debias if debias is None else debias
         self.ner_boost = self.cfg.ner_boost if ner_boost is None else ner_boost
         self.vocab = get_vocab(tok)
@@ -849,20 +848,6 @@ class Engine:
     def seconds_per_question(self) -> dict[str, float]:
         "Measured seconds per question for each task type seen so far."
         return {t: s / n for t, (n, s) in self.timings.items() if n}
-
-# %% ../nbs/01d_engine.ipynb #f98bb939
-def int8_copy(model):
-    "A copy of `model` whose linear layers run in dynamic int8 (CPU kernels)."
-    import torch
-
-    # torch.ao's dynamic quantization is deprecated in favour of torchao, which this stack does not install
-    from torch.ao.quantization import quantize_dynamic
-
-    if hasattr(model, "peft_config"):
-        raise ValueError("inference.int8 needs a merged model, not a PEFT adapter: merge_and_unload() it first")
-    # every linear layer, the output projection included: keeping that one in float was measured slower
-    # (69 vs 52 s on dev) and no better for generation (.169 vs .122), which int8 hurts either way
-    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 # %% ../nbs/01d_engine.ipynb #7017868e
 def predict_records(

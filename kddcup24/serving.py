@@ -13,7 +13,7 @@ import dataclasses
 import shlex
 from .baseline import predict_vanilla
 from .core import atomic_write
-from .engine import bf16_body_copy, int8_copy, option_requests
+from .engine import bf16_body_copy, option_requests
 from .models import load_model
 from .plan import HARDWARE, linear_params, matmul_rate
 from .run import ModelRef, git_commit, score
@@ -212,7 +212,7 @@ def speed(
     mc_recs: list[dict],  # multiple-choice records, scored by option-text PMI as the engine does
     recipe=None,  # the engine's settings (a `Recipe`, name or path; None: the default, track5)
     # weight formats to try (bf16_body: bf16 with the output projection in fp32, `engine.bf16_body_copy`)
-    variants: tuple = ("float32", "bfloat16", "bf16_body", "int8"),
+    variants: tuple = ("float32", "bfloat16", "bf16_body"),
     batch: int = 8,
     prompt_len: int = 256,
     new_tokens: int = 32,  # prefill and decode shapes
@@ -226,9 +226,7 @@ def speed(
     rows, rate, picks = [], {}, {}
     for v in variants:
         m = (
-            int8_copy(model)
-            if v == "int8"
-            else bf16_body_copy(model)
+            bf16_body_copy(model)
             if v == "bf16_body"
             else model
             if v == "float32"
@@ -250,7 +248,7 @@ def speed(
                 reps=1,
             )
         wbytes = (
-            P * {"float32": 4, "bfloat16": 2, "bf16_body": 2, "int8": 1}[v]
+            P * {"float32": 4, "bfloat16": 2, "bf16_body": 2}[v]
         )  # weights read once per decode step, for the whole batch
         rows.append(
             dict(phase="prefill", weights=v, tokens_per_s=batch * prompt_len / pre, limit=flops_tps, bound="compute")

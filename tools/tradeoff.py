@@ -4,7 +4,9 @@ wise-ft weight a (W = (1-a)·W_base + a·W_ft of the run's final adapter), writt
 
     python tools/tradeoff.py RUN_DIR [--alphas 0.25 0.5 0.75] [--out kddcup24/measured/tradeoff-track5.json]
 
-a = 0 and a = 1 are the run's zero-shot and SFT stages, read from its metrics; every other a is scored on both sets.
+a = 0 and a = 1 are the run's zero-shot and SFT stages, read from its metrics; every other a is scored on both sets,
+and its per-question scores go to RUN_DIR/tradeoff-<a>.json (beside the run's scores.json, which holds a = 0 and 1)
+so that rules for choosing a can be compared on the same answers (tools/alpha_rules.py).
 """
 
 import argparse
@@ -54,6 +56,8 @@ def main(argv=None):
         ref = ModelRef(rc.model.base, adapter=str(rd / "sft"), alpha=x, name=f"wise_ft_{x}")
         t0 = time.time()
         res = score(sets, [ref], rc)[ref.label]
+        per = {k: res[k]["_records"] for k in ("dev", "valid")}
+        atomic_write(rd / f"tradeoff-{x}.json", json.dumps({"alpha": x, "scores": per}))
         body["points"].append(point(x, res["dev"], res["valid"], round(time.time() - t0, 1)))
         body["points"].sort(key=lambda q: q["alpha"])
         atomic_write(out, json.dumps(body, indent=1))
