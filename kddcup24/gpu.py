@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 import re
-from .core import QUANT_METHODS
+from .core import QUANT_METHODS, Recipe
 from types import SimpleNamespace as NS
 # Heavy or optional libraries are imported inside the functions that use them, so that importing the module
 # (and `kddcup24 --help`) stays fast and a missing extra fails only the command that needs it: torch.
 
 # %% auto #0
-__all__ = ['BF16_FLAGS', 'Device', 'cuda_devices', 'fake_cuda', 'compute_dtype', 'cpu_flags', 'bf16_scoring', 'rank_device_map',
-           'train_processes', 'padded_intermediate', 'vllm_engine_args', 'kv_bytes_per_token']
+__all__ = ['BF16_FLAGS', 'Device', 'cuda_devices', 'fake_cuda', 'compute_dtype', 'cpu_flags', 'bf16_scoring', 'train_precision',
+           'rank_device_map', 'train_processes', 'padded_intermediate', 'vllm_engine_args', 'kv_bytes_per_token']
 
 # %% ../nbs/01h_gpu.ipynb #e84bbed8
 @dataclass(frozen=True)
@@ -83,6 +83,21 @@ def bf16_scoring(
     if setting == "auto":
         return device == "cpu" and any(f in flags for f in BF16_FLAGS)
     return bool(setting)
+
+
+def train_precision(
+    r: Recipe,  # its `train.autocast` (CPU) and `model.dtype` (GPU)
+    gpu: bool,  # training on CUDA GPUs
+    flags: set[str],  # the CPU's instruction flags (`cpu_flags`)
+) -> str:
+    """How training multiplies: `bf16`/`fp16` on GPUs by `model.dtype`; on a CPU `bf16 autocast`
+    (naming the instruction, or `forced`) where it has bf16 instructions or the recipe asks, else `fp32`."""
+    if gpu:
+        return {"bfloat16": "bf16", "float16": "fp16"}.get(r.model.dtype, "fp32")
+    have = [f for f in BF16_FLAGS if f in flags]
+    if r.train.autocast == "bf16" or (r.train.autocast == "auto" and have):
+        return f"bf16 autocast ({have[0] if have else 'forced'})"
+    return "fp32"
 
 # %% ../nbs/01h_gpu.ipynb #45d80a26
 def rank_device_map(

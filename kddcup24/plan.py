@@ -10,7 +10,15 @@ from importlib import resources
 from pathlib import Path
 from .core import QUANT_METHODS, TRACKS, Recipe, args_recipe, as_recipe, recipe_args
 from .engine import hidden_questions
-from .gpu import kv_bytes_per_token, padded_intermediate, train_processes
+from kddcup24.gpu import (
+    BF16_FLAGS,
+    bf16_scoring,
+    cpu_flags,
+    kv_bytes_per_token,
+    padded_intermediate,
+    train_precision,
+    train_processes,
+)
 from .sources import TRACK_MAP
 from .core import measured, runs_dir
 from .models import EMBEDDED, resolve_model
@@ -32,7 +40,7 @@ class Hardware:
     name: str  # the profile's key in `HARDWARE`
     n_gpus: int  # CUDA devices (0: CPU only)
     gpu_gib: float  # memory per GPU, GiB as torch reports it
-    bf16: bool  # bfloat16 tensor cores (Ampere and newer; not a T4)
+    bf16: bool  # bfloat16 tensor cores (Ampere and newer; not a T4); a CPU: AMX or AVX-512 BF16 instructions
     tflops: float  # dense fp16/bf16 tensor-core peak per GPU, TFLOP/s (`cpu`: measured fp32 matmul rate)
     mem_bw_gbs: float  # memory bandwidth per GPU, GB/s (`cpu`: measured copy rate)
     host_gib: float  # host RAM, GiB
@@ -104,16 +112,17 @@ def _cpu() -> Hardware:
     for _ in range(4):
         y.copy_(x)
     gbs = 4 * 2 * x.numel() * 4 / (time.perf_counter() - t0) / 1e9  # bytes read + written
+    bf = [f for f in BF16_FLAGS if f in cpu_flags()]
     return Hardware(
         "cpu",
         0,
         0.0,
-        False,
+        bool(bf),
         gflops / 1e3,
         gbs,
         round(_host_gib(), 1),
         f"this machine: {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), measured {gflops:.0f} "
-        f"GFLOP/s fp32 matmul, {gbs:.1f} GB/s copy",
+        f"GFLOP/s fp32 matmul, {gbs:.1f} GB/s copy" + (f", bf16 instructions ({bf[0]})" if bf else ""),
     )
 
 
@@ -332,21 +341,32 @@ def _flops(hw):
 
 
 @functools.cache
-def cpu_shares() -> dict[str, float]:
-    """Shares of the `cpu` profile's limits that training, prefill and decode
-    reached when measured here (`kddcup24/measured/`); 1.0 without the files."""
-    tr, sp = measured("train-bench"), measured("speed")
-    rows = {(x["phase"], x["weights"]): x["share_of_limit"] for x in (sp or {}).get("rows", [])}
-    train = [
-        x["share_of_limit"]
-        for x in (tr or {}).get("rows", [])
-        if x.get("mode") == "padding_free" and x.get("loss") == "answer"
-    ]
+def cpu_shares(
+    bf16: bool = False,  # the bf16 paths (bf16 autocast training, the bf16-body engine) instead of fp32
+) -> dict[str, float]:
+    """Shares of the `cpu` profile's fp32 limits that training, prefill and decode reached when measured
+    here (`kddcup24/measured/`), on the fp32 or the bf16 path; 1.0 without the files."""
+    tr = measured("train-precision-bf16" if bf16 else "train-precision-fp32") or (
+        None if bf16 else measured("train-bench")
+    )
+    rows = {(x["phase"], x["weights"]): x for x in (measured("speed") or {}).get("rows", [])}
+
+    def share(phase):  # tokens/s over the fp32 limit: the planner's rate is the fp32 one, whatever the path
+        x, f = rows.get((phase, "bf16_body" if bf16 else "float32")), rows.get((phase, "float32"))
+        return x["tokens_per_s"] / f["limit"] if x and f else 1.0
+
+    # the trainer's benchmark rows already divide by the fp32 limit (`train_limit`) on either path
+    train = [x for x in (tr or {}).get("rows", []) if x.get("mode") == "padding_free" and x.get("loss") == "answer"]
     return {
-        "train": train[0] if train else 1.0,
-        "prefill": rows.get(("prefill", "float32"), 1.0),
-        "decode": rows.get(("decode (batch 8)", "float32"), 1.0),
+        "train": train[0]["share_of_limit"] if train else 1.0,
+        "prefill": share("prefill"),
+        "decode": share("decode (batch 8)"),
     }
+
+
+def _cpu_bf16(hw) -> set[str]:
+    "The bf16 instruction flags a CPU profile stands for (`Hardware.bf16` on a CPU: it has them)."
+    return set(BF16_FLAGS) if hw.bf16 and not hw.n_gpus else set()
 
 
 def _nbytes(dtype):
@@ -488,9 +508,11 @@ def _answer(stage, r, s, hw, n, weights, dtype, new=None, extra=None, why=()):
             "overhead": 1.0,
         }
         gpu, host, device, procs = (mem, {"process": 4.0}, "cuda:0", 1) if hw.n_gpus else ({}, mem, "cpu", 1)
-    # `cpu`: the measured matmul and copy rates, at the shares the
-    # engine reached of them here (`cpu_shares`); GPUs: MFU and BW_EFF
-    pre, dec = (1.0, BW_EFF) if hw.n_gpus else (cpu_shares()["prefill"], cpu_shares()["decode"])
+    # `cpu`: the measured matmul and copy rates, at the shares the engine reached of them here (`cpu_shares`), on
+    # the bf16 body where the engine would use it (not for quantized weights, which run as they load); GPUs: MFU
+    # and BW_EFF
+    bf = not hw.n_gpus and dtype == r.model.dtype and bf16_scoring(c.bf16_body, "cpu", _cpu_bf16(hw))
+    pre, dec = (1.0, BW_EFF) if hw.n_gpus else (cpu_shares(bf)["prefill"], cpu_shares(bf)["decode"])
     step = weights / tp / (hw.mem_bw_gbs * 1e9 * dec)
     secs = 2 * s["params"] * n * PROMPT_MEAN / (tp * _flops(hw) * pre) + n * new / batch * step
     row = _row(stage, hw, device, dtype, c.backend, procs, gpu, host, secs / 60, cap, why, hint)
@@ -569,7 +591,8 @@ def train_row(
     # weights get no weight gradient; the head left to the answer
     else:
         # positions; `linear_params` counts the decoder's) at the share of it the trainer reached here (`cpu_shares`)
-        mins = 4 * s["linear_params"] * ex * min(L, 512) / 2 / (_flops(hw) * cpu_shares()["train"]) / 60
+        bf = train_precision(r, False, _cpu_bf16(hw)).startswith("bf16")  # bf16 autocast: its measured share
+        mins = 4 * s["linear_params"] * ex * min(L, 512) / 2 / (_flops(hw) * cpu_shares(bf)["train"]) / 60
     return dict(
         _row(
             "train",

@@ -179,9 +179,9 @@ def leaderboard(
         }
     df = pd.DataFrame.from_dict(rows, orient="index")
     for c in ("zero-shot", "final", "gain"):
-        df[c] = df[c].astype(float).round(3)
+        df[c] = df[c].astype(float).round(3) + 0.0  # + 0.0: a gain that rounds to zero shows 0.0, not -0.0
     for c in ("zero-shot 95%", "final 95%", "gain 95%"):
-        df[c] = [None if v is None or v[0] is None else [round(x, 3) for x in v] for v in df[c]]
+        df[c] = [None if v is None or v[0] is None else [round(x, 3) + 0.0 for x in v] for v in df[c]]
     return df
 
 

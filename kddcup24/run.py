@@ -212,7 +212,9 @@ def update_metrics(
         else:
             sc.pop(stage, None)  # reports without per-question scores: nothing to pair this stage on
         atomic_write(scores_path(run_dir), json.dumps(sc))
-        m["comparisons"] = comparisons(sc)
+        m["comparisons"] = comparisons(
+            sc, cross_fitted={s for s, e in m["stages"].items() if e.get("dev_is") == "cross-fitted"}
+        )
     if model_dir is not None:
         m["model_dirs"][model_dir[0]] = str(Path(model_dir[1]).absolute())
     return _write_metrics(run_dir, m)
@@ -271,12 +273,15 @@ def question_scores(
 def comparisons(
     scores: dict,  # `read_scores`
     n: int = BOOTSTRAP,  # resamples
+    cross_fitted: set = frozenset(),  # stages whose dev scores are a cross-fitted report (two models, notebook 05)
 ) -> list[dict]:
-    "Each scored stage against the one before it and against zero-shot, per split, on the questions both answered."
+    """Each scored stage against the one before it and against zero-shot, per split, on the questions both
+    answered; on dev a cross-fitted stage is not compared with the stage after it (one model against two)."""
     out = []
     for split in ("dev", "valid"):
         have = [s for s in RUN_STAGES if scores.get(s, {}).get(split)]
-        pairs = list(dict.fromkeys(list(zip(have, have[1:])) + [(have[0], b) for b in have[1:]] if have else []))
+        steps = [(a, b) for a, b in zip(have, have[1:]) if split != "dev" or a not in cross_fitted]
+        pairs = list(dict.fromkeys(steps + [(have[0], b) for b in have[1:]] if have else []))
         for a, b in pairs:
             out += [{"a": a, "b": b, "split": split, **x} for x in paired_scores(scores[a][split], scores[b][split], n)]
     return out

@@ -21,7 +21,7 @@ from kddcup24.core import (
     set_flag,
     sha256_file,
 )
-from .gpu import BF16_FLAGS, cpu_flags, cuda_devices, rank_device_map, train_processes
+from .gpu import cpu_flags, cuda_devices, rank_device_map, train_precision, train_processes
 from kddcup24.run import (
     ModelRef,
     dev_questions,
@@ -55,11 +55,11 @@ from .plan import HARDWARE, detect_hardware, linear_params
 
 # %% auto #0
 __all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types', 'to_dataset',
-           'option_examples', 'training_examples', 'train_precision', 'sft_config', 'peft_config', 'load_base',
-           'answer_loss', 'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt',
-           'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare',
-           'learning_curve', 'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config',
-           'launch_plan', 'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
+           'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'answer_loss',
+           'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt', 'TimeLimit',
+           'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare', 'learning_curve',
+           'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config', 'launch_plan',
+           'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #a5a287d2
 def mixture_folder(
@@ -158,21 +158,6 @@ def _on_gpu():
     import torch
 
     return torch.cuda.is_available()
-
-
-def train_precision(
-    r: Recipe,  # its `train.autocast` (CPU) and `model.dtype` (GPU)
-    gpu: bool,  # training on CUDA GPUs
-    flags: set[str],  # the CPU's instruction flags (`cpu_flags`)
-) -> str:
-    """How training multiplies: `bf16`/`fp16` on GPUs by `model.dtype`; on a CPU `bf16 autocast`
-    (naming the instruction, or `forced`) where it has bf16 instructions or the recipe asks, else `fp32`."""
-    if gpu:
-        return {"bfloat16": "bf16", "float16": "fp16"}.get(r.model.dtype, "fp32")
-    have = [f for f in BF16_FLAGS if f in flags]
-    if r.train.autocast == "bf16" or (r.train.autocast == "auto" and have):
-        return f"bf16 autocast ({have[0] if have else 'forced'})"
-    return "fp32"
 
 
 def sft_config(

@@ -21,8 +21,10 @@ def test_track5_mixture(track5):
     print(f"track 5 built in {secs:.1f} s:", {k: card["train"][k] for k in ("total", "task_type", "track")})
     assert secs < 300
     train, valid = _lines(out/"train.jsonl"), _lines(out/"valid.jsonl")
-    assert len(train) >= 40_000 and card["train"]["total"] == len(train) and len(valid) == card["valid"]["total"] > 0
-    assert set(r["task_type"] for r in train) == {"multiple-choice", "retrieval", "ranking", "named_entity_recognition", "generation"}
+    assert len(train) >= 35_000 and card["train"]["total"] == len(train) and len(valid) == card["valid"]["total"] > 0
+    # the CPU default trains no multiple choice (notebook 04); validation keeps every type
+    assert set(r["task_type"] for r in train) == {"retrieval", "ranking", "named_entity_recognition", "generation"}
+    assert set(r["task_type"] for r in valid) == {"multiple-choice", "retrieval", "ranking", "named_entity_recognition", "generation"}
     for r in train + valid:
         validate_record(r)
         assert r["tracks"] and set(r["tracks"]) <= {1, 2, 3, 4} and r["source"] and r["task_name"]
@@ -96,7 +98,8 @@ def test_whole_public_release_builds_every_track(tmp_path):
         assert recs, name
         p.write_text(json.dumps(recs))
     for t in (1, 2, 3, 4, 5):
-        card = build_mixture(load_recipe(f"track{t}", ["data.valid_size=8"]), d, tmp_path/f"mix{t}")
+        # every type trained (the GPU recipes' weights), so that every file of the release reaches a mixture
+        card = build_mixture(load_recipe(f"track{t}", ["data.valid_size=8", "data.type_weights={multiple-choice: 1}"]), d, tmp_path/f"mix{t}")
         assert card["curation"]["missing"] == [], (t, card["curation"]["missing"])
         assert all(card["train"]["track"][str(k)] > 0 for k in ([t] if t < 5 else (1, 2, 3, 4))), (t, card["train"]["track"])
         names = set(card["train"]["task_name"]) | set(card["valid"]["task_name"])
