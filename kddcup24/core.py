@@ -20,9 +20,9 @@ __all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'HIDDEN', 'TASK_
            'cache_dir', 'data_dir', 'check_name', 'runs_dir', 'atomic_write', 'OutputError', 'claim_output',
            'claim_file', 'atomic_dir', 'sha256_file', 'save_figure', 'disk_fault', 'check_writable', 'Track',
            'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig',
-           'QuantConfig', 'Recipe', 'QuantMethod', 'RecipeError', 'build_config', 'recipe_dir', 'list_recipes',
-           'parse_override', 'check_ranges', 'load_recipe', 'as_recipe', 'check_track', 'recipe_args', 'set_flag',
-           'args_recipe', 'recipe_dict', 'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
+           'QuantConfig', 'Recipe', 'batching', 'QuantMethod', 'RecipeError', 'build_config', 'recipe_dir',
+           'list_recipes', 'parse_override', 'check_ranges', 'load_recipe', 'as_recipe', 'check_track', 'recipe_args',
+           'set_flag', 'args_recipe', 'recipe_dict', 'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -435,16 +435,16 @@ class TrainConfig:
     lr: float = 8e-4  # a 135M model with r=16 LoRA for a few hundred steps (the 72B recipe: 2e-4)
     lr_scheduler: str = "cosine"  # any transformers scheduler name
     epochs: float = 1.0
-    # -1: `epochs` over the mixture; 400 of 8: 3,200 examples, where notebook 04's learning curve
-    # still rose on validation (bf16 where the CPU has it; the whole `make run` is not yet within 45 minutes)
-    max_steps: int = 400
-    max_minutes: float = 25.0  # stop (and save) after this much training time, whatever the load; 0 = no limit
+    # -1: `epochs` over the mixture; 640 of 8: 5,120 examples (notebook 04's learning curve still rose on
+    # validation at 3,200), trained in bf16 where the CPU has it
+    max_steps: int = 640  # 5,120 examples: about 24 minutes of bf16 training on 2 cores (notebook 04)
+    max_minutes: float = 27.0  # stop (and save) after this much training time, whatever the load; 0 = no limit
     batch_size: int = 4
     grad_accum: int = 2  # 8 per step; half the activations in memory at once
     max_length: int = 256  # longer examples are dropped, not truncated (the answer is at the end)
     warmup_ratio: float = 0.05
     save_steps: int = (
-        200  # checkpoints: resume points, and the adapters the ensemble averages (steps 200 and 400: far apart)
+        320  # checkpoints: resume points, and the adapters the ensemble averages (steps 320 and 640: far apart)
     )
     keep_checkpoints: int = (
         0  # checkpoints kept: 0 what the ensemble averages (at least 2), -1 all (a learning curve scores each)
@@ -455,8 +455,11 @@ class TrainConfig:
     seed: int = 42
     gradient_checkpointing: bool = False
     packing: bool = False  # TRL BFD packing (implies padding-free)
-    padding_free: bool = True  # concatenate a batch into one sequence (no pad tokens)
-    group_by_length: bool = False  # batch examples of similar length (less padding)
+    # concatenate a batch into one sequence (no pad tokens). Off: without a varlen attention kernel (a CPU, GPUs
+    # without flash-attention) the packed sequence's attention is quadratic in the whole batch's length, and took a
+    # third of a bf16 CPU step; padded batches of similar length train faster there (notebook 04's benchmark)
+    padding_free: bool = False
+    group_by_length: bool = True  # batch examples of similar length (little padding)
     loss: str = "auto"  # auto | answer | trl: how the answer-token loss is computed (same value; `TRAIN_LOSS`)
     # on CPU: auto trains the matmuls in bf16 (autocast; LoRA weights and optimizer state stay fp32) where the CPU has
     # AMX or AVX-512 BF16, fp32 elsewhere; bf16 | fp32 force it (`TRAIN_AUTOCAST`). GPUs follow `model.dtype`
@@ -522,6 +525,13 @@ class Recipe:
     train: TrainConfig = field(default_factory=TrainConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
+
+# %% ../nbs/00_core.ipynb #c4e918fa
+def batching(
+    t: TrainConfig,  # a recipe's `train` section
+) -> str:
+    "How `t` batches examples, in the training benchmark's words: padding_free | group_by_length | padded."
+    return "padding_free" if t.padding_free or t.packing else "group_by_length" if t.group_by_length else "padded"
 
 # %% ../nbs/00_core.ipynb #346e848b
 @dataclass(frozen=True)

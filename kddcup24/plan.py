@@ -20,7 +20,7 @@ from kddcup24.gpu import (
     train_processes,
 )
 from .sources import TRACK_MAP
-from .core import measured, runs_dir
+from .core import TrainConfig, batching, measured, runs_dir
 from .models import EMBEDDED, resolve_model
 # Heavy or optional libraries are imported inside the functions that use them,
 # so that importing the module (and `kddcup24 --help`) stays fast and a missing
@@ -355,8 +355,11 @@ def cpu_shares(
         x, f = rows.get((phase, "bf16_body" if bf16 else "float32")), rows.get((phase, "float32"))
         return x["tokens_per_s"] / f["limit"] if x and f else 1.0
 
-    # the trainer's benchmark rows already divide by the fp32 limit (`train_limit`) on either path
-    train = [x for x in (tr or {}).get("rows", []) if x.get("mode") == "padding_free" and x.get("loss") == "answer"]
+    # the trainer's benchmark rows (the default's batching) already
+    # divide by the fp32 limit (`train_limit`) on either path
+    train = [
+        x for x in (tr or {}).get("rows", []) if x.get("mode") == batching(TrainConfig()) and x.get("loss") == "answer"
+    ]
     return {
         "train": train[0]["share_of_limit"] if train else 1.0,
         "prefill": share("prefill"),
