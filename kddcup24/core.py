@@ -425,6 +425,9 @@ class LoraConfig:
     # on a CPU it cost a quarter of a step (the GPU recipe: 0.05)
     dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
+    # adapt only the top N decoder layers (0: every layer, the paper's). The backward pass then stops below the
+    # lowest adapted layer: the top 20 of SmolLM2's 30 trained a CPU step in two thirds of the time (notebook 04)
+    top_layers: int = 20
     load_in_4bit: bool = False  # QLoRA
 
 
@@ -773,6 +776,7 @@ RANGES = {
     "lora.r": _at_least(1),
     "lora.alpha": (lambda v: v > 0, "above 0"),
     "lora.dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "lora.top_layers": _at_least(0),
     "train.lr": _POSITIVE,
     "train.epochs": _POSITIVE,
     "train.max_steps": (lambda v: v >= 1 or v == -1, "1 or more, or -1 (the epochs decide)"),

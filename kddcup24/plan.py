@@ -28,9 +28,9 @@ from .models import EMBEDDED, resolve_model
 
 # %% auto #0
 __all__ = ['MFU', 'BW_EFF', 'HARDWARE', 'VLLM_RANKS', 'GiB', 'DEV', 'POOL', 'PROMPT_KV', 'PROMPT_MEAN', 'SYNTH_NEW', 'AWQ_GRID',
-           'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate', 'linear_params', 'detect_hardware', 'model_shape',
-           'recipe_problems', 'valid_questions', 'cpu_shares', 'mixture_examples', 'train_row', 'awq_row', 'plan',
-           'format_plan', 'cmd_plan', 'hardware_arg', 'add_cli']
+           'DISK_GBS', 'MIX', 'Hardware', 'matmul_rate', 'linear_params', 'backward_share', 'detect_hardware',
+           'model_shape', 'recipe_problems', 'valid_questions', 'cpu_shares', 'mixture_examples', 'train_row',
+           'awq_row', 'plan', 'format_plan', 'cmd_plan', 'hardware_arg', 'add_cli']
 
 # %% ../nbs/01f_plan.ipynb #p005
 @dataclass(frozen=True)
@@ -99,6 +99,14 @@ def linear_params(model) -> int:
     import torch
 
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
+def backward_share(
+    layers: int,  # the decoder's layers
+    top: int,  # how many of the top ones are adapted (`lora.top_layers`; 0: all)
+) -> float:
+    "The share of the decoder the backward pass runs through: from the lowest adapted layer up."
+    return top / layers if 0 < top < layers else 1.0
 
 
 @functools.cache
@@ -595,7 +603,10 @@ def train_row(
     else:
         # positions; `linear_params` counts the decoder's) at the share of it the trainer reached here (`cpu_shares`)
         bf = train_precision(r, False, _cpu_bf16(hw)).startswith("bf16")  # bf16 autocast: its measured share
-        mins = 4 * s["linear_params"] * ex * min(L, 512) / 2 / (_flops(hw) * cpu_shares(bf)["train"]) / 60
+        per = 2 + 2 * backward_share(
+            layers, l.top_layers
+        )  # forward, and the input gradients from the lowest adapted layer
+        mins = per * s["linear_params"] * ex * min(L, 512) / 2 / (_flops(hw) * cpu_shares(bf)["train"]) / 60
     return dict(
         _row(
             "train",

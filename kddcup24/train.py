@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #2106e205
 from __future__ import annotations
-import argparse, dataclasses, json, os, shlex, shutil, subprocess, sys, tempfile, time
+import argparse, dataclasses, json, os, re, shlex, shutil, subprocess, sys, tempfile, time
 from collections import defaultdict
 from pathlib import Path
 from kddcup24.core import (
@@ -48,7 +48,7 @@ import yaml
 from importlib import resources
 from .engine import mc_parts
 from .models import load_model, load_tokenizer, resolve_model
-from .plan import HARDWARE, detect_hardware, linear_params
+from .plan import HARDWARE, backward_share, detect_hardware, linear_params
 # Heavy or optional libraries are imported inside the functions that use them, so that importing
 # the module (and `kddcup24 --help`) stays fast and a missing extra fails only the command that
 # needs it: accelerate, datasets, matplotlib, pandas, peft, torch, transformers, trl.
@@ -210,13 +210,32 @@ def sft_config(
     return SFTConfig(**{**args, **kw})
 
 
-def peft_config(r: Recipe):
-    "PEFT `LoraConfig` from the recipe's `lora` section."
+def peft_config(
+    r: Recipe,
+    model=None,  # the model to adapt (`lora.top_layers` needs its layers)
+):
+    "PEFT `LoraConfig` from the recipe's `lora` section (the top `lora.top_layers` layers, or all)."
+    import torch
     from peft import LoraConfig
 
     l = r.lora
+    n = model.config.get_text_config().num_hidden_layers if model is not None else 0
+    top, targets = (l.top_layers if 0 < l.top_layers < n else 0), l.target_modules
+    if top and targets == "all-linear":  # PEFT takes `layers_to_transform` with module names only: the decoder's
+        targets = sorted(
+            {
+                k.rsplit(".", 1)[-1]
+                for k, m in model.named_modules()
+                if isinstance(m, torch.nn.Linear) and re.search(r"layers\.\d+\.", k)
+            }
+        )
     return LoraConfig(
-        r=l.r, lora_alpha=l.alpha, lora_dropout=l.dropout, target_modules=l.target_modules, task_type="CAUSAL_LM"
+        r=l.r,
+        lora_alpha=l.alpha,
+        lora_dropout=l.dropout,
+        target_modules=targets,
+        layers_to_transform=list(range(n - top, n)) if top else None,
+        task_type="CAUSAL_LM",
     )
 
 
@@ -337,7 +356,7 @@ def make_trainer(
         args=sft_config(r, out_dir, max_steps, padding_free, **kw),
         train_dataset=to_dataset(recs),
         processing_class=tok,
-        peft_config=peft_config(r),
+        peft_config=peft_config(r, model),
         callbacks=callbacks,
     )
 
@@ -919,8 +938,8 @@ def train_limit(
     model,  # the model being trained (a PEFT model)
     loss: str = "answer",  # answer: the LM head runs on the answer positions only; trl: on every position
 ) -> float:
-    """Training tokens per second this machine allows: its matmul rate
-    over 4 FLOPs per weight and token (forward, input gradients)."""
+    """Training tokens per second this machine allows: its matmul rate over 2 FLOPs per weight and
+    token forward and 2 per weight the input gradients pass (from the lowest adapted layer up)."""
     hw = HARDWARE[
         detect_hardware()
     ]  # `cpu`: the measured fp32 matmul rate; a GPU profile: its peak (one process times one device)
@@ -928,7 +947,10 @@ def train_limit(
     head = base.get_output_embeddings().weight.numel()
     # the frozen weights get no weight gradients; `answer_loss` projects only the answer tokens (a few
     # per example) through the head, which the limit leaves out, so it is an upper bound for that path
-    flops = 4 * (linear_params(model) - (head if loss == "answer" else 0))
+    n = base.config.get_text_config().num_hidden_layers
+    adapted = [int(m.group(1)) for k, _ in model.named_parameters() if (m := re.search(r"layers\.(\d+)\..*lora_", k))]
+    share = backward_share(n, n - min(adapted)) if adapted else 1.0
+    flops = (2 + 2 * share) * (linear_params(model) - head) + (4 * head if loss == "trl" else 0)
     return hw.tflops * 1e12 / flops
 
 # %% ../nbs/04_train.ipynb #12db61f8
