@@ -53,6 +53,7 @@ def main(argv=None):
                 "folder": str(runs[k]),
                 "git_commit": info[k].get("git_commit"),
                 "recipe": info[k].get("recipe"),
+                "track": info[k].get("track"),
                 "train_precision": info[k].get("train_precision"),
                 "steps": info[k].get("steps"),
                 "examples": info[k].get("steps", 0) * info[k].get("examples_per_step", 0),
@@ -75,10 +76,11 @@ def main(argv=None):
                 "b_minus_a": paired_scores(sa, sb),
             }
     atomic_write(a.out, json.dumps(body, indent=1))
+    tk = str(info["a"].get("track", 5))  # the runs' own track
     for stage, d in body["stages"].items():
         for split, x in d.items():
-            t5 = next(c for c in x["b_minus_a"] if c["key"] == "5")
-            print(f"{stage} {split}: B - A = {t5['diff']:+.3f} [{t5['ci95'][0]:+.3f}, {t5['ci95'][1]:+.3f}]")
+            t = next(c for c in x["b_minus_a"] if c["key"] == tk)
+            print(f"{stage} {split}: B - A = {t['diff']:+.3f} [{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}] (track {tk})")
 
 
 if __name__ == "__main__":

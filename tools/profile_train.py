@@ -3,15 +3,18 @@ warm-up, and print the aten ops by their own time (`torch.profiler`), so that a 
 measured on what it was meant to remove.
 
     python tools/profile_train.py --mixture RUN_DIR/data [--set SECTION.KEY=VALUE ...] [--peft-cast]
-        [--steps 12] [--warmup 3] [--top 12] [--no-profile] [--out kddcup24/measured/train-probe.json]
+        [--no-loss-autocast] [--steps 12] [--warmup 3] [--top 12] [--no-profile] [--out FILE]
 
-`--peft-cast` keeps PEFT's cast of each LoRA layer's input to the adapter's dtype, which `train.train_adapter`
-turns off on the bf16 path (the comparison notebook 04 quotes). `--out` appends the timing row (tokens/s over the
-timed steps, non-padding tokens, the mean loss) to a measurement file with the command, commit and machine.
-The profiler slows the steps it records: the timing row comes from a run with `--no-profile`.
+`--no-loss-autocast` computes the loss outside the Trainer's autocast, as `make_trainer` did before it entered
+it (the LoRA layers then multiply and add in fp32). `--peft-cast` keeps PEFT's cast of each LoRA layer's input
+to the adapter's dtype, which `train.train_adapter` turns off on the bf16 path. `--out` appends the timing row
+(tokens/s over the timed steps, non-padding tokens, the mean loss) to a measurement file with the command,
+commit and machine (notebook 04 reads kddcup24/measured/train-probe.json). The profiler slows the steps it
+records: the timing rows come from runs with `--no-profile`.
 """
 
 import argparse
+import contextlib
 import json
 import shlex
 import sys
@@ -34,6 +37,11 @@ def main(argv=None):
     p.add_argument("--track", type=int, default=5)
     p.add_argument("--set", action="append", default=[], help="recipe override SECTION.KEY=VALUE")
     p.add_argument("--peft-cast", action="store_true", help="keep PEFT's input cast on the bf16 path")
+    p.add_argument(
+        "--no-loss-autocast",
+        action="store_true",
+        help="the loss outside the Trainer's autocast (LoRA's matmuls in fp32, as before `make_trainer` entered it)",
+    )
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--top", type=int, default=12)
@@ -74,11 +82,16 @@ def main(argv=None):
 
         off = peft.helpers.disable_input_dtype_casting
         peft.helpers.disable_input_dtype_casting = lambda model, active=True: off(model, active=False)
+    if a.no_loss_autocast:  # `make_trainer`'s loss enters `self.accelerator.autocast()`: made a no-op for this run
+        import accelerate
+
+        accelerate.Accelerator.autocast = lambda self, *args, **kw: contextlib.nullcontext()
     with tempfile.TemporaryDirectory() as d:
         T.train_adapter(r, recs, d, max_steps=a.steps, save_strategy="no", callbacks=[_Time()])
     row.update(
         sets=a.set,
         peft_cast=a.peft_cast,
+        loss_autocast=not a.no_loss_autocast,
         timed_steps=a.steps - a.warmup,
         mean_loss=round(sum(losses) / max(len(losses), 1), 4),
         batching=batching(r.train),
