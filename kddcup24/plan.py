@@ -598,8 +598,8 @@ def train_row(
     )
     if on_gpu:
         mins = (8 if l.load_in_4bit else 6) * s["params"] * ex * min(L, 512) / 2 / (procs * _flops(hw)) / 60
-    # `cpu`: `train_limit`'s 4 FLOPs per weight and token (frozen
-    # weights get no weight gradient; the head left to the answer
+    # `cpu`: `train_limit`'s FLOPs per weight and token (2 forward, 2 for the input gradients from the lowest
+    # adapted layer up; frozen weights get no weight gradient; the head left to the answer
     else:
         # positions; `linear_params` counts the decoder's) at the share of it the trainer reached here (`cpu_shares`)
         bf = train_precision(r, False, _cpu_bf16(hw)).startswith("bf16")  # bf16 autocast: its measured share
