@@ -501,9 +501,9 @@ def train_adapter(
             f"resuming from {ck}" if ck else f"--resume: no checkpoint in {ckpt_dir}, starting from step 0",
             file=sys.stderr,
         )
-    # PEFT casts each LoRA layer's input to the adapter's dtype (fp32) and autocast casts it back for the matmul: two
-    # copies of every activation, a third of a bf16 step. Without the cast autocast runs LoRA's matmuls in bf16 on
-    # the bf16 activations, the fp32 weights cast per call (a few thousand numbers each): 612 vs 457 tokens/s here
+    # PEFT casts each LoRA layer's input to the adapter's dtype (fp32), and autocast casts it back for the matmul:
+    # two copies of every activation. Without the cast, autocast runs LoRA's matmuls on the bf16 activations as they
+    # come, the fp32 weights cast per call (a few thousand numbers each): a few percent (notebook 04's probe)
     with disable_input_dtype_casting(tr.model, active=bf16):
         out = tr.train(resume_from_checkpoint=str(ck) if ck else None)
     if adapter_dir is not None and int(os.environ.get("WORLD_SIZE", 1)) > 1:
