@@ -440,7 +440,7 @@ class TrainConfig:
     epochs: float = 1.0
     # -1: `epochs` over the mixture; 640 of 8: 5,120 examples (notebook 04's learning curve still rose on
     # validation at 3,200), trained in bf16 where the CPU has it
-    max_steps: int = 640  # 5,120 examples: about 24 minutes of bf16 training on 2 cores (notebook 04)
+    max_steps: int = 640  # 5,120 examples: 19 minutes of bf16 training on 2 cores (reports/track5)
     max_minutes: float = 27.0  # stop (and save) after this much training time, whatever the load; 0 = no limit
     batch_size: int = 4
     grad_accum: int = 2  # 8 per step; half the activations in memory at once

@@ -101,7 +101,7 @@ def main(argv=None):
         path = Path(a.out)
         body = json.loads(path.read_text()) if path.exists() else {"rows": []}
         body.update(
-            command="python tools/profile_train.py --no-profile --mixture MIX [per row: --set …, --peft-cast]",
+            command="python tools/profile_train.py --no-profile --mixture MIX, each row with its own arguments (argv)",
             machine=HARDWARE[detect_hardware()].note,
             git_commit=git_commit(),
         )
