@@ -21,8 +21,9 @@ __all__ = ['OUTPUT_MARK', 'DISK_ERRNOS', 'DISK_HINT', 'TRACKS', 'HIDDEN', 'TASK_
            'claim_file', 'atomic_dir', 'sha256_file', 'save_figure', 'disk_fault', 'check_writable', 'Track',
            'get_track', 'ModelConfig', 'InferenceConfig', 'DataConfig', 'LoraConfig', 'TrainConfig', 'MergeConfig',
            'QuantConfig', 'Recipe', 'batching', 'QuantMethod', 'RecipeError', 'build_config', 'recipe_dir',
-           'list_recipes', 'parse_override', 'check_ranges', 'load_recipe', 'as_recipe', 'check_track', 'recipe_args',
-           'set_flag', 'args_recipe', 'recipe_dict', 'measured_dir', 'measured', 'WiseFt', 'wise_ft_weights']
+           'list_recipes', 'parse_override', 'shard_of', 'check_ranges', 'load_recipe', 'as_recipe', 'check_track',
+           'recipe_args', 'set_flag', 'args_recipe', 'recipe_dict', 'measured_dir', 'measured', 'WiseFt',
+           'wise_ft_weights']
 
 # %% ../nbs/00_core.ipynb #c6e70ba0
 def cache_dir() -> Path:
@@ -469,6 +470,10 @@ class TrainConfig:
     autocast: str = "auto"
     launch: str = ""  # GPUs: "" one process | ddp | zero3 | fsdp: `accelerate launch` with that config (notebook 04)
     processes: int = 0  # processes the launch starts, one per GPU (0: every GPU the machine has)
+    # "k/n": train on the k-th of n disjoint parts of the mixture (every n-th record from the k-th, k from 0), so
+    # that adapters trained with 0/n ... n-1/n see different data, as the winners' several adapters did (notebook
+    # 05 averages them); "" trains on all of it
+    shard: str = ""
 
 
 @dataclass
@@ -742,6 +747,25 @@ def _one_of(*xs):
     return (lambda v: v in xs, f"one of {list(xs)}")
 
 
+def shard_of(
+    spec: str,  # `train.shard`: "" or "k/n"
+) -> tuple[int, int]:
+    'The part `k` and the number of parts `n` that `spec` names (`(0, 1)` for "", all of it); else a `ValueError`.'
+    k, sep, n = str(spec).partition("/")
+    if not spec:
+        return 0, 1
+    if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
+        raise ValueError(f"{spec!r} is not k/n with 0 <= k < n")
+    return int(k), int(n)
+
+
+def _shard_ok(v) -> bool:
+    try:
+        return bool(shard_of(v))
+    except ValueError:
+        return False
+
+
 # Values that can only be mistakes, refused before any work: field -> (test, what the field must be)
 RANGES = {
     "model.dtype": _one_of("float32", "bfloat16", "float16", "auto"),
@@ -791,6 +815,7 @@ RANGES = {
     "train.autocast": _one_of(*TRAIN_AUTOCAST),
     "train.launch": _one_of(*TRAIN_LAUNCH),
     "train.processes": _at_least(0),
+    "train.shard": (_shard_ok, '"" (all the mixture) or "k/n" with 0 <= k < n'),
     "merge.n_adapters": _at_least(1),
     "merge.wise_ft_alpha": (lambda v: v == "auto" or (_finite(v) and 0 <= v <= 1), "a weight in [0, 1], or auto"),
     "merge.wise_ft_grid": (

@@ -20,6 +20,7 @@ from kddcup24.core import (
     save_figure,
     set_flag,
     sha256_file,
+    shard_of,
 )
 from .gpu import cpu_flags, cuda_devices, rank_device_map, train_precision, train_processes
 from kddcup24.run import (
@@ -55,11 +56,11 @@ from .plan import HARDWARE, backward_share, detect_hardware, linear_params
 
 # %% auto #0
 __all__ = ['LAUNCH_CONFIGS', 'BENCH_MODES', 'mixture_folder', 'card_hash', 'fit_length', 'balance_types', 'to_dataset',
-           'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base', 'answer_loss',
-           'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt', 'TimeLimit',
-           'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare', 'learning_curve',
-           'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config', 'launch_plan',
-           'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
+           'shard_records', 'option_examples', 'training_examples', 'sft_config', 'peft_config', 'load_base',
+           'answer_loss', 'uses_answer_loss', 'make_trainer', 'checkpoint_steps', 'last_checkpoint', 'StopAt',
+           'TimeLimit', 'ProgressLine', 'train_adapter', 'plot_loss', 'train_track', 'compare', 'plot_compare',
+           'learning_curve', 'curve_pairs', 'plot_curve', 'curve_frame', 'config_dir', 'accelerate_config',
+           'launch_plan', 'launch_command', 'benchmark', 'train_limit', 'run_launch', 'cmd_train', 'add_cli', 'main']
 
 # %% ../nbs/04_train.ipynb #a5a287d2
 def mixture_folder(
@@ -133,6 +134,15 @@ def to_dataset(recs: list[dict]):
     from datasets import Dataset
 
     return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in recs])
+
+# %% ../nbs/04_train.ipynb #64e9765e
+def shard_records(
+    recs: list[dict],  # the track's training records, in the mixture's order
+    spec: str,  # `train.shard`: "" (all) or "k/n"
+) -> list[dict]:
+    "The k-th of n disjoint parts of `recs` that `spec` names: every n-th record from the k-th."
+    k, n = shard_of(spec)
+    return recs[k::n]
 
 # %% ../nbs/04_train.ipynb #df661aea
 def option_examples(
@@ -573,7 +583,7 @@ def train_track(
     mix = mixture_folder(r, mixture or run / "data")
     train, valid, card = load_mixture(mix)
     lim = r.inference.eval_limit or None  # short runs: the first N questions of each set
-    train, valid = mixture_for_track(train, track), mixture_for_track(valid, track)[:lim]
+    train, valid = shard_records(mixture_for_track(train, track), r.train.shard), mixture_for_track(valid, track)[:lim]
     info = {
         "track": track,
         "recipe": r.name,
@@ -583,6 +593,7 @@ def train_track(
         "train_precision": train_precision(r, _on_gpu(), cpu_flags()),
         "mixture": str(mix),
         "n_train": len(train),
+        "shard": r.train.shard or "all",
         "n_valid": len(valid),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
