@@ -34,18 +34,20 @@ def requests_file(out: Path) -> Path:
     return out.with_suffix(".requests.json")
 
 
-def build_requests(model_name: str, data: str) -> dict:
+def build_requests(model_name: str, data: str, limit: int = 0) -> dict:
     "The engine's option requests for the dev set's multiple-choice questions, and the engine's own picks and time."
     import torch
 
     from kddcup24.core import as_recipe
     from kddcup24.engine import Engine, option_requests
     from kddcup24.models import load_model, resolve_model
+    from kddcup24.plan import linear_params, matmul_rate
     from kddcup24.shopbench import load_records
 
     r = as_recipe("track5", 5, [f"model.base={model_name}", "inference.bf16_body=false"])
     model, tok = load_model(r.model.base, dtype="float32")
     recs = [x for x in load_records(data) if x.get("is_multiple_choice") or x.get("task_type") == "multiple-choice"]
+    recs = recs[: limit or None]
     eng = Engine(model, tok, r)
     pols = [p for p in eng.policies([x["input_field"] for x in recs], ["multiple-choice"] * len(recs)) if p.options]
     reqs = [option_requests(tok, p) for p in pols]
@@ -53,7 +55,10 @@ def build_requests(model_name: str, data: str) -> dict:
     t0 = time.perf_counter()
     with torch.inference_mode():
         picks = eng._pick_options(pols)
+    P = linear_params(model)  # a token costs 2 FLOPs per matmul weight, the output head's included
     return {
+        # this CPU's compute limit for the model, per precision: the matmul rate the planner measures (notebook 01f)
+        "limit_tokens_per_s": {d: round(matmul_rate(d) / (2 * P), 1) for d in ("float32", "bfloat16")},
         "model_dir": str(resolve_model(model_name)),
         "pad": tok.pad_token_id,
         "requests": [{"cond": c, "free": f, "keys": k, "conts": cs} for c, f, k, cs in reqs],
@@ -182,9 +187,12 @@ def version(runtime: str) -> str:
 
 
 def machine() -> str:
-    "The CPU's model name, its cores and the threads each runtime was given."
-    names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln]
-    return f"{names[0] if names else platform.machine()}, {os.cpu_count()} cores, {THREADS} threads"
+    "The CPU's model name, its bf16 instructions, its cores and the threads each runtime was given."
+    info = Path("/proc/cpuinfo").read_text().splitlines()
+    names = [ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")]
+    flags = next((ln.split(":", 1)[1].split() for ln in info if ln.startswith("flags")), [])
+    bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags] or ["no bf16 instructions"]
+    return f"{names[0] if names else platform.machine()} ({', '.join(bf16)}), {os.cpu_count()} cores, {THREADS} threads"
 
 
 def main(argv=None):
@@ -197,7 +205,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     rf = requests_file(a.out)
     if a.runtime == "torch":
-        req = build_requests(a.model, a.data)
+        req = build_requests(a.model, a.data, a.limit)
         rf.write_text(json.dumps(req))
     elif not rf.exists():
         raise SystemExit(f"{rf}: no requests; run --runtime torch first")
@@ -221,6 +229,8 @@ def main(argv=None):
                 "prefill_tokens_per_s": round(8 * 256 / pre, 1),
                 "option_scoring_tokens_per_s": round(tokens / secs, 1),
                 "option_scoring_seconds": round(secs, 2),
+                "limit_tokens_per_s": req["limit_tokens_per_s"][prec],
+                "option_scoring_share_of_limit": round(tokens / secs / req["limit_tokens_per_s"][prec], 3),
                 "questions": len(picks),
                 "picks": picks,
                 "export_seconds": round(export_s, 1),
