@@ -109,7 +109,7 @@ def score_all(forward, req: dict) -> tuple[list[str], float, int]:
 
 
 def timed(fn, reps: int = 2) -> float:
-    "Seconds per call of `fn`, after one warm-up call."
+    "Seconds per call of `fn`, after one warm-up call (`serving._timed`, restated: the runtimes' own environments)."
     fn()
     t0 = time.perf_counter()
     for _ in range(reps):
