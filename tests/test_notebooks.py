@@ -61,3 +61,53 @@ def test_papermill_reads_every_parameter(nb):
 
 def test_the_parameter_check_sees_an_unreadable_line():
     assert parameter_names('a: int = 1  # one\nb: list = []  # e.g. ["x=1"]\n') == (["a", "b"], ["a"])
+
+def later_defined_calls(cells: list[dict]) -> list[tuple[int, str, str]]:
+    """`(cell, called, missing)` for each call a cell makes, when papermill runs the notebook top to bottom with `smoke`
+    false, that reaches (through the notebook's own functions) a function the notebook defines only further down:
+    a NameError in the pipeline. The body of `if smoke:` is skipped, and a name the cell imports is the module's."""
+    import ast
+    def tree(src):
+        return ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+    defs, where = {}, {}  # notebook function -> its body, and the cell that defines it
+    for i, c in enumerate(cells):
+        if c["cell_type"] == "code" and "#| export" in "".join(c["source"]):
+            for n in tree("".join(c["source"])).body:
+                if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
+                    defs[n.name], where[n.name] = n, i
+    called = lambda node: {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    bad = []
+    for i, c in enumerate(cells):
+        src = "".join(c["source"])
+        if c["cell_type"] != "code" or "#| export" in src:
+            continue
+        t = tree(src)
+        for n in ast.walk(t):  # the pipeline takes the else branch of `if smoke:`
+            if isinstance(n, ast.If) and isinstance(n.test, ast.Name) and n.test.id == "smoke":
+                n.body = [ast.Pass()]
+        imported = {a.asname or a.name for n in ast.walk(t) if isinstance(n, ast.ImportFrom) for a in n.names}
+        for name in sorted(called(t) - imported):
+            if where.get(name, i) >= i:
+                continue
+            seen, todo = set(), [name]
+            while todo:
+                f = todo.pop()
+                if f in seen or f not in defs:
+                    continue
+                seen.add(f)
+                todo += called(defs[f])
+            bad += [(i, name, f) for f in sorted(seen) if where[f] > i]
+    return bad
+
+@pytest.mark.parametrize("nb", sorted({s.notebook for s in __import__("kddcup24.pipeline").pipeline.PIPELINE}))
+def test_the_pipeline_calls_nothing_defined_later(nb):
+    "A stage notebook under papermill (`kddcup24 run`) never calls a function the notebook defines further down."
+    import json
+    cells = json.loads((ROOT/"nbs"/nb).read_text(encoding="utf-8"))["cells"]
+    assert later_defined_calls(cells) == [], f"{nb}: (cell, called, defined further down) {later_defined_calls(cells)}"
+
+def test_the_later_definition_check_sees_one():
+    code = lambda src: {"cell_type": "code", "source": [src]}
+    cells = [code("#| export\ndef run(): return curve()"), code("if smoke:\n    run()\nelse:\n    run()"),
+             code("#| export\ndef curve(): return 1"), code("if smoke:\n    run()\nelse:\n    from m import run\n    run()")]
+    assert later_defined_calls(cells) == [(1, "run", "curve")]
