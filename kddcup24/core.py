@@ -439,8 +439,9 @@ class TrainConfig:
     lr: float = 8e-4  # a 135M model with r=16 LoRA for a few hundred steps (the 72B recipe: 2e-4)
     lr_scheduler: str = "cosine"  # any transformers scheduler name
     epochs: float = 1.0
-    # -1: `epochs` over the mixture; 640 of 8: 5,120 examples (notebook 04's learning curve still rose on
-    # validation at 3,200), trained in bf16 where the CPU has it
+    # -1: `epochs` over the mixture; 640 of 8: 5,120 examples, where notebook 04's longer
+    # learning curve flattens on validation (the steps to 8,960 and 12,800 moved it -.002
+    # and +.009, neither interval clear of zero), trained in bf16 where the CPU has it
     max_steps: int = 640  # 5,120 examples: 19 minutes of bf16 training on 2 cores (reports/track5)
     max_minutes: float = 27.0  # stop (and save) after this much training time, whatever the load; 0 = no limit
     batch_size: int = 4
