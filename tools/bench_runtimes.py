@@ -10,10 +10,11 @@ first and writes the requests the others score:
 
     .venv/bin/python tools/bench_runtimes.py --runtime torch --out F              # PyTorch, and the requests
     OVENV/bin/python tools/bench_runtimes.py --runtime openvino --out F           # optimum-intel's environment
-    OVENV/bin/python tools/bench_runtimes.py --runtime onnxruntime --out F        # optimum-onnx's
+    ORTENV/bin/python tools/bench_runtimes.py --runtime onnxruntime --out F       # optimum-onnx's
 
-(OVENV: a venv with `pip install torch==2.13.0 "optimum-intel[openvino]" optimum-onnx onnxruntime`; they pin a
-transformers of their own, so not the project's .venv.)
+(OVENV: `pip install torch==2.13.0 "optimum-intel[openvino]"`; ORTENV: `pip install torch==2.13.0 optimum-onnx
+onnxruntime`. Two venvs, neither the project's .venv: each pins a transformers and an optimum of its own, and
+optimum-onnx installed beside optimum-intel downgrades the optimum that optimum-intel needs.)
 """
 
 import argparse
