@@ -473,7 +473,8 @@ class TrainConfig:
     processes: int = 0  # processes the launch starts, one per GPU (0: every GPU the machine has)
     # "k/n": train on the k-th of n disjoint parts of the mixture (every n-th record from the k-th, k from 0), so
     # that adapters trained with 0/n ... n-1/n see different data, as the winners' several adapters did
-    # (`tools/compare_adapters.py` scores them alone and averaged); "" trains on all of it
+    # (`tools/compare_adapters.py` scores them alone and averaged; on the CPU default two halves' average fell
+    # between them: notebook 05); "" trains on all of it
     shard: str = ""
 
 

@@ -11,6 +11,7 @@ stage) and from tools/tradeoff.py (RUN_DIR/tradeoff-<a>.json), so every rule is 
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -118,7 +119,7 @@ def main(argv=None):
         }
         print(f"{name}: cross-fitted dev {rules[name]['cross_fitted_dev_minus_zero_shot']}, merged a = {merged}")
     body = {
-        "command": "python tools/alpha_rules.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": shlex.join(["python", "tools/alpha_rules.py", *(sys.argv[1:] if argv is None else argv)]),
         "machine": HARDWARE[detect_hardware()].note,
         "git_commit": git_commit(),
         "trained_at": info.get("git_commit"),

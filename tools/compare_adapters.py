@@ -11,6 +11,7 @@ it was trained, and the mixture it trained on (`--mixture`, default the first ru
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -78,7 +79,7 @@ def main(argv=None):
     first = refs[0].label
     info = {rd.name: json.loads((rd / "run.json").read_text(encoding="utf-8")) for rd in runs}
     body = {
-        "command": "python tools/compare_adapters.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": shlex.join(["python", "tools/compare_adapters.py", *(sys.argv[1:] if argv is None else argv)]),
         "machine": HARDWARE[detect_hardware()].note,
         "git_commit": git_commit(),
         "what": a.what,

@@ -9,6 +9,7 @@ A run is a run folder (`runs/track5`) or a published report with scores.json bes
 
 import argparse
 import json
+import shlex
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -44,7 +45,7 @@ def main(argv=None):
     runs = {k: Path(v) for k, v in (("a", a.run_a), ("b", a.run_b))}
     info = {k: json.loads((rd / "run.json").read_text(encoding="utf-8")) for k, rd in runs.items()}
     body = {
-        "command": "python tools/compare_runs.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": shlex.join(["python", "tools/compare_runs.py", *(sys.argv[1:] if argv is None else argv)]),
         "machine": HARDWARE[detect_hardware()].note,
         "git_commit": git_commit(),
         "what": a.what,

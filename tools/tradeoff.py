@@ -11,6 +11,7 @@ so that rules for choosing a can be compared on the same answers (tools/alpha_ru
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ def main(argv=None):
     out = Path(a.out or f"kddcup24/measured/tradeoff-track{track}.json")
     sets = eval_sets(track, rd, a.data_dir)
     body = {
-        "command": "python tools/tradeoff.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": shlex.join(["python", "tools/tradeoff.py", *(sys.argv[1:] if argv is None else argv)]),
         "machine": HARDWARE[detect_hardware()].note,
         "git_commit": git_commit(),
         "trained_at": info.get("git_commit"),
