@@ -143,19 +143,46 @@ def exported_forward(model):
     return f
 
 
+def readable_model(model_dir: str, tmp: Path) -> tuple[str, str]:
+    """The model folder as this venv's transformers reads it, and what was changed to make it so ("" if nothing).
+    The embedded model's config.json is written by transformers 5, whose `rope_parameters` transformers 4 (the
+    optimum-onnx venv's 4.57) does not read: it falls back to rope_theta 10000 without a word, where SmolLM2's is
+    100000, and exports a different model (14 of 44 answers moved, ONNX Runtime agreeing with that venv's PyTorch
+    on all 44). A copy of the folder gets the value at the config's top level, where transformers 4 reads it."""
+    import transformers
+
+    cfg = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    rp = cfg.get("rope_parameters")
+    if int(transformers.__version__.split(".")[0]) >= 5 or not rp:
+        return model_dir, ""
+    if rp.get("rope_type", "default") != "default":
+        raise SystemExit(f"{model_dir}/config.json: rope_type {rp['rope_type']!r} has no transformers-4 form here")
+    d = tmp / "model"
+    d.mkdir()
+    for f in Path(model_dir).iterdir():
+        if f.name != "config.json":
+            (d / f.name).symlink_to(f.resolve())
+    (d / "config.json").write_text(json.dumps({**cfg, "rope_theta": rp["rope_theta"]}, indent=2), encoding="utf-8")
+    note = (
+        f"rope_theta {rp['rope_theta']:g} copied to the config's top level for transformers {transformers.__version__}"
+    )
+    return str(d), note
+
+
 def variants(runtime: str, model_dir: str, tmp: Path):
-    "`(name, precision, forward, export seconds)` for each precision the runtime is tried at."
+    "`(precision, forward, export seconds, what was changed in the model's config)` for each precision tried."
     if runtime == "torch":
         import torch
         from transformers import AutoModelForCausalLM
 
         torch.set_num_threads(THREADS)
         m = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-        yield "float32", torch_forward(m), 0.0
-        yield "bfloat16", torch_forward(m.to(torch.bfloat16)), 0.0
+        yield "float32", torch_forward(m), 0.0, ""
+        yield "bfloat16", torch_forward(m.to(torch.bfloat16)), 0.0, ""
     elif runtime == "openvino":
         from optimum.intel import OVModelForCausalLM
 
+        model_dir, cfg_note = readable_model(model_dir, tmp)
         t0 = time.perf_counter()
         d = tmp / "ov"
         OVModelForCausalLM.from_pretrained(model_dir, export=True, use_cache=False, compile=False).save_pretrained(d)
@@ -163,11 +190,12 @@ def variants(runtime: str, model_dir: str, tmp: Path):
         for prec in ("f32", "bf16"):
             cfg = {"INFERENCE_PRECISION_HINT": prec, "INFERENCE_NUM_THREADS": str(THREADS)}
             m = OVModelForCausalLM.from_pretrained(d, use_cache=False, ov_config=cfg)
-            yield {"f32": "float32", "bf16": "bfloat16"}[prec], exported_forward(m), secs
+            yield {"f32": "float32", "bf16": "bfloat16"}[prec], exported_forward(m), secs, cfg_note
     elif runtime == "onnxruntime":
         import onnxruntime as ort
         from optimum.onnxruntime import ORTModelForCausalLM
 
+        model_dir, cfg_note = readable_model(model_dir, tmp)
         t0 = time.perf_counter()
         d = tmp / "onnx"
         ORTModelForCausalLM.from_pretrained(model_dir, export=True, use_cache=False).save_pretrained(d)
@@ -175,7 +203,7 @@ def variants(runtime: str, model_dir: str, tmp: Path):
         so = ort.SessionOptions()
         so.intra_op_num_threads = THREADS
         m = ORTModelForCausalLM.from_pretrained(d, use_cache=False, session_options=so)
-        yield "float32", exported_forward(m), secs
+        yield "float32", exported_forward(m), secs, cfg_note
     else:
         raise SystemExit(f"--runtime {runtime}: must be torch, openvino or onnxruntime")
 
@@ -218,8 +246,14 @@ def main(argv=None):
     import numpy as np
 
     ids = np.random.default_rng(0).integers(0, 49152, (8, 256)).tolist()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], check=False, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
     with tempfile.TemporaryDirectory() as tmp:
-        for prec, fwd, export_s in variants(a.runtime, req["model_dir"], Path(tmp)):
+        for prec, fwd, export_s, cfg_note in variants(a.runtime, req["model_dir"], Path(tmp)):
             pre = timed(lambda f=fwd: f(ids, [[1] * 256] * 8))
             score_all(fwd, {**req, "requests": req["requests"][:2]})  # warm-up
             picks, secs, tokens = score_all(fwd, req)
@@ -235,6 +269,8 @@ def main(argv=None):
                 "questions": len(picks),
                 "picks": picks,
                 "export_seconds": round(export_s, 1),
+                **({"model_config": cfg_note} if cfg_note else {}),
+                "git_commit": commit,
             }
             if a.runtime == "torch" and prec == "float32":
                 base = row
@@ -248,14 +284,9 @@ def main(argv=None):
                 }
             print(json.dumps({k: v for k, v in row.items() if k != "picks"}), flush=True)
             body["rows"].append(row)
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], check=False, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
     body.update(
-        command="see each row's runtime: python tools/bench_runtimes.py --runtime <runtime> --out " + str(a.out.name),
+        command=f"python tools/bench_runtimes.py --runtime <each row's runtime> --out {a.out.name} (torch in .venv, "
+        "openvino and onnxruntime each in its own venv), one after the other on an idle machine",
         git_commit=commit,
         machine=machine(),
         workload=f"{len(req['requests'])} dev multiple-choice questions as the engine poses them (option-text PMI, "
