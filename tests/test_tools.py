@@ -1,4 +1,5 @@
 """Tools that run outside the project's venv, checked here where their logic does not need that venv."""
+
 import json
 import sys
 from pathlib import Path
@@ -49,3 +50,24 @@ def test_a_rope_scaling_transformers_4_cannot_take_is_refused(tmp_path, monkeypa
     monkeypatch.setattr(transformers, "__version__", "4.57.6")
     with pytest.raises(SystemExit, match="rope_type 'yarn'"):
         bench_runtimes.readable_model(str(src), tmp_path)
+
+
+def test_compare_adapters_refuses_an_average_of_runs_it_was_not_given(tmp_path, capsys):
+    "`--average-of` names runs among those given (at least two): anything else is one line and exit 2, before scoring."
+    import compare_adapters
+
+    runs = []
+    for n in ("full", "h0", "h1"):
+        (tmp_path / n / "sft").mkdir(parents=True)
+        (tmp_path / n / "sft" / "adapter_config.json").write_text("{}")
+        runs.append(str(tmp_path / n))
+    for bad in (["h0", "other"], ["h0"], ["h0", "h1", "--no-average"]):
+        with pytest.raises(SystemExit) as ex:
+            compare_adapters.main([*runs, "--average-of", *bad, "--what", "x", "--out", str(tmp_path / "o.json")])
+        assert ex.value.code == 2 and "--average-of h0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as ex:  # a valid choice goes on to the mixture check: the next bad input
+        compare_adapters.main(
+            [*runs, "--average-of", "h0", "h1", "--recipe", "track5", "--what", "x", "--out", str(tmp_path / "o.json")]
+        )
+    assert ex.value.code == 2 and "no mixture (card.json)" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()

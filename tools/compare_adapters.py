@@ -3,7 +3,11 @@ adapter, each adapter against the first. The ensemble stage's question (does ave
 come from different runs (seeds, disjoint shards of the mixture: `train.shard`). Written to a measured file
 (e.g. kddcup24/measured/ensemble-shards-track5.json, read by notebook 05).
 
-    python tools/compare_adapters.py RUN_A RUN_B ... --track 5 --what "..." --out FILE [--no-average]
+    python tools/compare_adapters.py RUN_A RUN_B ... --track 5 --what "..." --out FILE [--no-average | --average-of B C]
+
+`--average-of` averages only the runs it names (folder names), so that one run can be the reference the average is
+paired against at equal training compute: `RUN_FULL RUN_HALF0 RUN_HALF1 --average-of RUN_HALF0 RUN_HALF1`, the first
+run's adapter against the average of two trained on half its steps each (`vs_first`).
 
 A run is a training run folder (`kddcup24 train --run-dir ...`): its `sft/` adapter is scored, its `run.json` says how
 it was trained, and the mixture it trained on (`--mixture`, default the first run's `data/`) gives the validation split.
@@ -51,17 +55,22 @@ def main(argv=None):
     )
     p.add_argument("--limit", type=int, default=0, help="the first N questions of each set only (a smoke test)")
     p.add_argument("--no-average", action="store_true", help="score the adapters alone only")
+    p.add_argument(
+        "--average-of", nargs="+", metavar="RUN", help="average only these runs (folder names; default: all of them)"
+    )
     p.add_argument("--what", required=True, help="what the adapters are, in words")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     runs = [Path(x) for x in a.runs]
     for rd in runs:
         if not (rd / "sft" / "adapter_config.json").exists():
-            raise SystemExit(f"{rd}: no trained adapter (sft/adapter_config.json)")
+            p.error(f"{rd}: no trained adapter (sft/adapter_config.json)")  # bad input: one line, exit 2
+    if a.average_of and (a.no_average or not set(a.average_of) <= {rd.name for rd in runs} or len(a.average_of) < 2):
+        p.error(f"--average-of {' '.join(a.average_of)}: name at least two of the runs given, without --no-average")
     r = as_recipe(a.recipe or runs[0] / "recipe.yaml", a.track)
     mix = Path(a.mixture) if a.mixture else runs[0] / "data"
     if not (mix / "card.json").exists():
-        raise SystemExit(f"{mix}: no mixture (card.json) to take the validation split from; give --mixture")
+        p.error(f"{mix}: no mixture (card.json) to take the validation split from; give --mixture")
     valid = mixture_for_track(load_mixture(mix)[1], a.track)
     sets = {k: v[: a.limit or None] for k, v in {"dev": dev_questions(a.track, a.data_dir), "valid": valid}.items()}
     refs = [ModelRef(r.model.base, adapter=str(rd / "sft"), name=rd.name) for rd in runs]
@@ -70,7 +79,11 @@ def main(argv=None):
             refs.append(
                 ModelRef(
                     r.model.base,
-                    adapter=str(average_lora([x.adapter for x in refs], Path(tmp) / "avg")),
+                    adapter=str(
+                        average_lora(
+                            [x.adapter for x in refs if not a.average_of or x.label in a.average_of], Path(tmp) / "avg"
+                        )
+                    ),
                     name="average",
                 )
             )
@@ -83,6 +96,7 @@ def main(argv=None):
         "machine": HARDWARE[detect_hardware()].note,
         "git_commit": git_commit(),
         "what": a.what,
+        "average_of": None if a.no_average else (a.average_of or [rd.name for rd in runs]),
         "adapters": {
             n: {
                 k: i.get(k)
