@@ -354,7 +354,14 @@ def _run_stages(r, track, rd, stages, force, kernel, pl, overrides) -> dict:
     info_p = rd / "pipeline.json"
     info = json.loads(info_p.read_text()) if info_p.exists() else {}
     info.update(
-        track=track, recipe=r.name, overrides=overrides, git_commit=git_commit(), packages=package_versions(), plan=pl
+        track=track,
+        recipe=r.name,
+        overrides=overrides,
+        git_commit=git_commit(),
+        packages=package_versions(),
+        # the machine as the plan measured it (cores, matmul and copy rates, bf16 instructions): what the minutes mean
+        machine=planner.HARDWARE[pl["hardware"]].note if pl["hardware"] in planner.HARDWARE else pl["hardware"],
+        plan=pl,
     )
     info.setdefault("stages", {})
     for st in select_stages(stages):

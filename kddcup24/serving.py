@@ -22,8 +22,8 @@ from .shopbench import evaluate_records, load_records, parse_response
 # (and `kddcup24 --help`) stays fast and a missing extra fails only the command that needs it: torch.
 
 # %% auto #0
-__all__ = ['T4X4_72B_AWQ', 'parseable', 'default_answer', 'ShopBenchModel', 'time_plan', 'bench', 'format_bench', 'speed',
-           'format_speed', 'speed_command', 'cmd_bench', 'add_cli']
+__all__ = ['T4X4_72B_AWQ', 'SPEED_WEIGHTS', 'parseable', 'default_answer', 'ShopBenchModel', 'time_plan', 'bench', 'format_bench',
+           'speed', 'format_speed', 'speed_weights', 'speed_command', 'cmd_bench', 'add_cli']
 
 # %% ../nbs/07_serving.ipynb #1db52214
 _log = logging.getLogger(__name__)
@@ -206,13 +206,16 @@ def _timed(fn, reps: int = 2) -> float:
     return (time.perf_counter() - t0) / reps
 
 
+SPEED_WEIGHTS = ("float32", "bfloat16", "bf16_body")  # the weight formats `speed` times, float32 first (the reference)
+
+
 def speed(
     model,
     tok,  # a float32 model on the CPU and its tokenizer
     mc_recs: list[dict],  # multiple-choice records, scored by option-text PMI as the engine does
     recipe=None,  # the engine's settings (a `Recipe`, name or path; None: the default, track5)
     # weight formats to try (bf16_body: bf16 with the output projection in fp32, `engine.bf16_body_copy`)
-    variants: tuple = ("float32", "bfloat16", "bf16_body"),
+    variants: tuple = SPEED_WEIGHTS,
     batch: int = 8,
     prompt_len: int = 256,
     new_tokens: int = 32,  # prefill and decode shapes
@@ -301,6 +304,13 @@ def format_speed(rows: list[dict]) -> str:
     return "\n".join(out)
 
 # %% ../nbs/07_serving.ipynb #429de7a0
+def speed_weights(
+    asked: list[str] | None,  # `--weights` as given (None: all)
+) -> tuple:
+    "The weight formats to time, in `SPEED_WEIGHTS`' order: float32 first, the reference the others agree with."
+    return tuple(w for w in SPEED_WEIGHTS if not asked or w in asked)
+
+
 def speed_command(
     a,  # the parsed `bench-inference --speed` arguments
     r,  # the recipe they resolve to (`args_recipe(a)`)
@@ -309,6 +319,7 @@ def speed_command(
     what its result file records (every setting the speed path reads)."""
     xs = ["--speed", "--model", r.model.base, "--data", str(a.data)] + (["--recipe", str(a.recipe)] if a.recipe else [])
     xs += (["--limit", str(r.inference.eval_limit)] if r.inference.eval_limit else []) + ["--dtype", r.model.dtype]
+    xs += ["--weights", *speed_weights(a.weights)] if speed_weights(a.weights) != SPEED_WEIGHTS else []
     return "kddcup24 bench-inference " + " ".join(shlex.quote(x) for x in xs)
 
 
@@ -326,7 +337,7 @@ def cmd_bench(a):
             "mc_questions": len(mc),
             "git_commit": git_commit(),
             "command": speed_command(a, r),
-            "rows": speed(model, tok, mc, r),
+            "rows": speed(model, tok, mc, r, speed_weights(a.weights)),
         }
         print(b["machine"])
         print(format_speed(b["rows"]))
@@ -354,6 +365,12 @@ def add_cli(sub):
         action="store_true",
         help="instead: tokens/s of prefill, decode and option scoring beside the CPU's limit (training: `kddcup24 "
         "train --benchmark`)",
+    )
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        choices=SPEED_WEIGHTS,
+        help="with --speed: only these weight formats (default all; float32 is the reference the others agree with)",
     )
     p.add_argument("--out", help="also write the numbers as JSON (e.g. the CPU profile for the planner)")
     p.set_defaults(func=cmd_bench)
